@@ -1,0 +1,37 @@
+"""metablock: every mobile vision block as one Meta Mobile Block, searchable.
+
+Example:
+    >>> import torch, metablock
+    >>> cfg = metablock.block_config("irmb_attn", in_chs=40, out_chs=40, head_dim=20)
+    >>> block = metablock.MetaMobileBlock(cfg)
+    >>> block(torch.randn(1, 40, 14, 14)).shape
+    torch.Size([1, 40, 14, 14])
+"""
+
+from __future__ import annotations
+
+from .block import MetaMobileBlock
+from .config import BlockConfig, ShiftMaxConfig, make_divisible
+from .convert import convert_state_dict
+from .errors import ConfigError
+from .presets import block_config, block_info, list_blocks, micronet_block
+from .reference import from_reference, list_reference_classes
+from .reparam import reparameterize
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BlockConfig",
+    "ConfigError",
+    "MetaMobileBlock",
+    "ShiftMaxConfig",
+    "block_config",
+    "block_info",
+    "convert_state_dict",
+    "from_reference",
+    "list_blocks",
+    "list_reference_classes",
+    "make_divisible",
+    "micronet_block",
+    "reparameterize",
+]

@@ -1,0 +1,177 @@
+"""``MetaMobileBlock``: one module class for every block family."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .config import BlockConfig
+from .layers import (
+    MIXERS,
+    ChannelShuffle,
+    ConvNormAct,
+    DropPath,
+    ExpandOnly,
+    LayerScale2d,
+    Shortcut,
+    SqueezeExcite,
+    WindowAttention,
+    create_act,
+    create_norm,
+)
+
+
+def _shuffle(chs: int, groups: tuple[int, ...]) -> nn.Module:
+    return ChannelShuffle(chs, groups) if groups else nn.Identity()
+
+
+class MetaMobileBlock(nn.Module):
+    """The Meta Mobile Block (EMO, https://arxiv.org/abs/2301.01146), generalised.
+
+    ``y = shortcut(x) ⊕ Project(F(Expand(Norm(x))))`` where every part comes from a
+    :class:`BlockConfig`; parts that are switched off are ``nn.Identity`` so the module layout and
+    ``forward`` are the same for every preset.
+
+    Args:
+        cfg: the block's configuration.
+
+    Example:
+        >>> from metablock import block_config
+        >>> block = MetaMobileBlock(block_config("mobilenet_v2_ir", in_chs=16, out_chs=16))
+        >>> block(torch.randn(2, 16, 8, 8)).shape
+        torch.Size([2, 16, 8, 8])
+    """
+
+    def __init__(self, cfg: BlockConfig) -> None:
+        super().__init__()
+        if not isinstance(cfg, BlockConfig):
+            raise TypeError(f"MetaMobileBlock takes a BlockConfig; got {type(cfg).__name__}")
+        self.cfg = cfg
+        w = cfg.widths()
+        eps, mom = cfg.norm_eps, cfg.norm_momentum
+        slot = cfg.stride_slot
+
+        def stride_of(name: str) -> int:
+            return cfg.stride if slot == name else 1
+
+        def norm_of(enabled: bool) -> str:
+            return cfg.norm if enabled else "none"
+
+        self.mixer_first = cfg.mixer_first
+        self.inner_skip = cfg.inner_skip
+
+        if cfg.mixer_first and (cfg.stride > 1 or cfg.in_chs != cfg.out_chs):
+            self.transition: nn.Module = ConvNormAct(cfg.in_chs, cfg.out_chs, 1, norm=cfg.norm, eps=eps, momentum=mom)
+        else:
+            self.transition = nn.Identity()
+        self.shortcut = Shortcut(cfg)
+        self.norm_in = create_norm(cfg.norm_in, w["main_in"], eps, mom)
+        if cfg.pre_dw_kernel:
+            self.pre_dw: nn.Module = ConvNormAct(
+                w["main_in"],
+                w["main_in"],
+                cfg.pre_dw_kernel,
+                stride=stride_of("pre_dw"),
+                dilation=cfg.dilation,
+                groups=w["main_in"],
+                norm=cfg.norm,
+                eps=eps,
+                momentum=mom,
+            )
+        else:
+            self.pre_dw = nn.Identity()
+
+        if cfg.has_attention:
+            self.attn: nn.Module = WindowAttention(
+                w["main_in"],
+                head_dim=cfg.head_dim,
+                window_size=cfg.window_size,
+                attn_pre=cfg.attn_pre,
+                qkv_bias=cfg.qkv_bias,
+                attn_drop=cfg.attn_drop,
+            )
+        else:
+            self.attn = ExpandOnly()
+        if cfg.expand == "none":
+            self.expand: nn.Module = nn.Identity()
+        else:
+            fused = cfg.expand == "fused"
+            self.expand = ConvNormAct(
+                w["main_in"],
+                w["hidden"],
+                cfg.expand_kernel if fused else 1,
+                stride=stride_of("expand"),
+                groups=w["heads"] if cfg.v_group else cfg.expand_groups,
+                bias=cfg.expand_bias,
+                norm=norm_of(cfg.expand_norm),
+                act=cfg.expand_act,
+                eps=eps,
+                momentum=mom,
+            )
+        self.expand_shuffle = _shuffle(w["hidden"], cfg.expand_shuffle)
+
+        self.mixer = MIXERS.get(cfg.mixer)(cfg, stride_of("mixer"))
+        if w["se"]:
+            self.se: nn.Module = SqueezeExcite(w["mixer_out"], w["se"], act=cfg.se_act, gate=cfg.se_gate)
+        else:
+            self.se = nn.Identity()
+        self.mixer_shuffle = _shuffle(w["mixer_out"], cfg.mixer_shuffle)
+
+        if cfg.project == "none":
+            self.project: nn.Module = nn.Identity()
+        else:
+            self.project = ConvNormAct(
+                w["mixer_out"] if not cfg.mixer_first else w["hidden"],
+                w["main_out"],
+                cfg.project_kernel if cfg.project == "conv" else 1,
+                groups=cfg.project_groups,
+                bias=cfg.project_bias,
+                norm=norm_of(cfg.project_norm),
+                act=cfg.project_act,
+                eps=eps,
+                momentum=mom,
+            )
+        self.project_shuffle = _shuffle(w["main_out"], cfg.project_shuffle)
+        if cfg.post_dw_kernel:
+            self.post_dw: nn.Module = ConvNormAct(
+                w["main_out"],
+                w["main_out"],
+                cfg.post_dw_kernel,
+                stride=stride_of("post_dw"),
+                dilation=cfg.dilation,
+                groups=w["main_out"],
+                norm=cfg.norm,
+                eps=eps,
+                momentum=mom,
+            )
+        else:
+            self.post_dw = nn.Identity()
+        self.layer_scale = LayerScale2d(w["main_out"], cfg.layer_scale) if cfg.layer_scale else nn.Identity()
+        self.drop_path = DropPath(cfg.drop_path) if cfg.drop_path else nn.Identity()
+        self.post_act = create_act(cfg.post_act, cfg.out_chs)
+
+    def _mix(self, h: torch.Tensor) -> torch.Tensor:
+        m = self.se(self.mixer(h))
+        if self.inner_skip:
+            m = h + m
+        return self.mixer_shuffle(m)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.mixer_first:
+            x = self.transition(self._mix(x))
+        s, h = self.shortcut.split(x)
+        h = self.norm_in(h)
+        h = self.pre_dw(h)
+        h = self.attn(h, self.expand)
+        h = self.expand_shuffle(h)
+        if not self.mixer_first:
+            h = self._mix(h)
+        h = self.project(h)
+        h = self.project_shuffle(h)
+        h = self.post_dw(h)
+        h = self.layer_scale(h)
+        return self.post_act(self.shortcut(s, self.drop_path(h)))
+
+    def extra_repr(self) -> str:
+        c = self.cfg
+        return f"{c.in_chs} -> {c.out_chs}, stride={c.stride}, mixer={c.mixer}, shortcut={c.shortcut}"

@@ -1,0 +1,70 @@
+"""The ``metablock`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from .errors import ConfigError
+
+
+def _tour(args: argparse.Namespace) -> int:
+    import torch
+
+    from .block import MetaMobileBlock
+    from .presets import block_config, block_info, list_blocks
+    from .reparam import reparameterize
+
+    rows = []
+    for name in list_blocks():
+        cfg = block_config(name)
+        block = MetaMobileBlock(cfg).eval()
+        x = torch.randn(1, cfg.in_chs, args.size, args.size, generator=torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            y = block(x)
+            params = sum(p.numel() for p in block.parameters())
+            fused = reparameterize(block)
+            diff = (fused(x) - y).abs().max().item()
+        ref = block_info(name)["reference"]
+        rows.append(
+            (
+                name,
+                f"{cfg.in_chs}->{cfg.out_chs}",
+                str(cfg.stride),
+                cfg.mixer,
+                cfg.shortcut,
+                f"{params:,}",
+                "x".join(str(s) for s in y.shape[1:]),
+                f"{diff:.1e}",
+                ref,
+            )
+        )
+    head = ("preset", "chs", "s", "F", "shortcut", "params", f"out@{args.size}", "fused Δ", "reference")
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    for r in [head, tuple("-" * w for w in widths), *rows]:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="metablock", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    tour = sub.add_parser("tour", help="build every block preset, run it and print a table")
+    tour.add_argument("--size", type=int, default=32, help="input height and width (default 32)")
+    tour.set_defaults(func=_tour)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"metablock: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,2 @@
+def convert_state_dict(*a, **k):
+    raise NotImplementedError

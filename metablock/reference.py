@@ -1,0 +1,441 @@
+"""``from_reference``: turn an instance of a reference block into an equal ``MetaMobileBlock``.
+
+Each converter reads the reference module's actual layers (widths, kernels, strides, norm epsilon
+and momentum, activation classes), builds the :class:`BlockConfig` through the matching preset,
+and copies every weight and BatchNorm buffer through an explicit key mapping. Neither torchvision
+nor timm is imported here: converters are looked up by the class's module and name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+
+from . import presets
+from .block import MetaMobileBlock
+from .config import BlockConfig
+from .errors import ConfigError
+from .registry import Registry
+
+Converter = Callable[[nn.Module], nn.Module]
+CONVERTERS: Registry[Converter] = Registry("reference class")
+
+_ACT_NAMES = {
+    "identity": "none",
+    "relu": "relu",
+    "relu6": "relu6",
+    "hardswish": "hswish",
+    "silu": "silu",
+    "swish": "silu",
+    "gelu": "gelu",
+    "sigmoid": "sigmoid",
+    "hardsigmoid": "hsigmoid",
+    "tanh": "tanh",
+}
+
+
+def list_reference_classes() -> list[str]:
+    """Fully qualified names of the reference classes :func:`from_reference` converts."""
+    return CONVERTERS.names()
+
+
+def _qualname(module: nn.Module) -> str:
+    cls = type(module)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def from_reference(module: nn.Module) -> nn.Module:
+    """The ``MetaMobileBlock`` equal to a reference block instance, with every weight and buffer copied.
+
+    Supported: torchvision ``mobilenetv2.InvertedResidual``, ``mobilenetv3.InvertedResidual``,
+    ``efficientnet.MBConv``, ``efficientnet.FusedMBConv``, ``shufflenetv2.InvertedResidual``,
+    ``resnet.BasicBlock`` and ``resnet.Bottleneck``; timm ``RepViTBlock``, ``RepVitDownsample``
+    (returned as ``nn.Sequential`` of its stride-1 pre-block and the stride-2 block) and
+    ``UniversalInvertedResidual``. The result is in the same train/eval mode as ``module``.
+
+    Example:
+        >>> from torchvision.models.mobilenetv2 import InvertedResidual
+        >>> ref = InvertedResidual(16, 24, stride=2, expand_ratio=6)
+        >>> block = from_reference(ref)
+        >>> block.cfg.mixer, block.cfg.stride
+        ('dwconv', 2)
+    """
+    name = _qualname(module)
+    if name not in CONVERTERS:
+        raise ConfigError(
+            f"from_reference has no converter for {name}; supported: {', '.join(list_reference_classes())}"
+        )
+    out = CONVERTERS.get(name)(module)
+    out.train(module.training)
+    return out
+
+
+# ------------------------------------------------------------------------------- helpers
+def act_name(module: nn.Module | None) -> str:
+    """Our activation name for an activation module instance."""
+    if module is None:
+        return "none"
+    key = type(module).__name__.lower()
+    if key not in _ACT_NAMES:
+        raise ConfigError(f"activation {type(module).__name__} has no equivalent; valid: {sorted(_ACT_NAMES)}")
+    if key == "gelu" and getattr(module, "approximate", "none") != "none":
+        raise ConfigError("GELU(approximate='tanh') has no equivalent; only the exact GELU is supported")
+    return _ACT_NAMES[key]
+
+
+def _bn(module: nn.Module) -> nn.BatchNorm2d:
+    for m in module.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            return m
+    raise ConfigError(f"expected a BatchNorm2d inside {type(module).__name__}")
+
+
+def _norm_kwargs(bn: nn.BatchNorm2d) -> dict[str, float]:
+    return {"norm_eps": bn.eps, "norm_momentum": 0.1 if bn.momentum is None else bn.momentum}
+
+
+def load_mapped(block: nn.Module, source: dict[str, torch.Tensor], pairs: Sequence[tuple[str, str]]) -> None:
+    """Copy ``source`` into ``block``: each of our keys is renamed through the longest matching
+    ``(our_prefix, their_prefix)`` pair. Every key on both sides must be used exactly once."""
+    ours = block.state_dict()
+    used: set[str] = set()
+    new: dict[str, torch.Tensor] = {}
+    ordered = sorted(pairs, key=lambda p: -len(p[0]))
+    for key in ours:
+        for our_prefix, their_prefix in ordered:
+            if key == our_prefix or key.startswith(our_prefix + "."):
+                rest = key[len(our_prefix) :]
+                their = (their_prefix + rest) if their_prefix else rest.lstrip(".")
+                break
+        else:
+            raise ConfigError(f"no key mapping for {key!r}")
+        if their not in source:
+            raise ConfigError(f"reference state dict has no {their!r} for {key!r}")
+        value = source[their]
+        if value.shape != ours[key].shape:
+            value = value.reshape(ours[key].shape)
+        new[key] = value
+        used.add(their)
+    left = set(source) - used
+    if left:
+        raise ConfigError(f"reference keys left unmapped: {sorted(left)}")
+    block.load_state_dict(new, strict=True)
+
+
+def _finish(cfg: BlockConfig, module: nn.Module, pairs: Sequence[tuple[str, str]]) -> MetaMobileBlock:
+    block = MetaMobileBlock(cfg)
+    load_mapped(block, module.state_dict(), pairs)
+    return block
+
+
+def _cna(prefix: str, their: str, norm: str = "1") -> list[tuple[str, str]]:
+    """Pairs for one of our ConvNormAct units from a torchvision Conv2dNormActivation-like layout."""
+    return [(f"{prefix}.conv", f"{their}.0"), (f"{prefix}.norm", f"{their}.{norm}")]
+
+
+def _register(qualnames: Sequence[str]) -> Callable[[Converter], Converter]:
+    def deco(fn: Converter) -> Converter:
+        for q in qualnames:
+            CONVERTERS.add(q, fn)
+        return fn
+
+    return deco
+
+
+# ----------------------------------------------------------------------------- torchvision
+@_register(["torchvision.models.mobilenetv2.InvertedResidual"])
+def _mobilenet_v2(m: nn.Module) -> nn.Module:
+    layers = list(m.conv)  # type: ignore[arg-type]
+    has_expand = len(layers) == 4
+    dw = layers[1] if has_expand else layers[0]
+    pw = layers[-2]
+    in_chs = layers[0][0].in_channels
+    hidden, kernel, stride = dw[0].in_channels, dw[0].kernel_size[0], dw[0].stride[0]
+    cfg = presets.mobilenet_v2_ir(
+        in_chs=in_chs, out_chs=pw.out_channels, stride=stride, exp_ratio=hidden / in_chs, kernel=kernel
+    )
+    cfg = cfg.replace(hidden_chs=hidden if has_expand else None, **_norm_kwargs(_bn(dw)))
+    if cfg.shortcut != ("identity" if m.use_res_connect else "none"):
+        raise ConfigError("mobilenet_v2 reference: shortcut does not follow stride 1 and equal widths")
+    base = "conv.1" if has_expand else "conv.0"
+    pairs = _cna("mixer", base) + [
+        ("project.conv", f"conv.{len(layers) - 2}"),
+        ("project.norm", f"conv.{len(layers) - 1}"),
+    ]
+    if has_expand:
+        pairs += _cna("expand", "conv.0")
+    return _finish(cfg, m, pairs)
+
+
+def _se_pairs(se_name: str, fc1: str = "fc1", fc2: str = "fc2") -> list[tuple[str, str]]:
+    return [("se.fc1", f"{se_name}.{fc1}"), ("se.fc2", f"{se_name}.{fc2}")]
+
+
+@_register(["torchvision.models.mobilenetv3.InvertedResidual"])
+def _mobilenet_v3(m: nn.Module) -> nn.Module:
+    layers = list(m.block)  # type: ignore[arg-type]
+    has_expand = layers[0][0].groups == 1 and layers[0][0].kernel_size == (1, 1) and len(layers) > 2
+    idx = 1 if has_expand else 0
+    dw = layers[idx]
+    se = layers[idx + 1] if type(layers[idx + 1]).__name__ == "SqueezeExcitation" else None
+    proj = layers[-1]
+    in_chs = layers[0][0].in_channels
+    hidden = dw[0].in_channels
+    act = act_name(dw[2])
+    cfg = presets._mobilenet_v3(
+        in_chs,
+        proj[0].out_channels,
+        dw[0].stride[0],
+        hidden,
+        1.0,
+        dw[0].kernel_size[0],
+        act,
+        se is not None,
+        dilation=dw[0].dilation[0],
+    )
+    kw = _norm_kwargs(_bn(dw))
+    if se is not None:
+        kw["se_chs"] = se.fc1.out_channels
+    cfg = cfg.replace(**kw)
+    if cfg.shortcut != ("identity" if m.use_res_connect else "none"):
+        raise ConfigError("mobilenet_v3 reference: shortcut does not follow stride 1 and equal widths")
+    pairs = _cna("mixer", f"block.{idx}") + _cna("project", f"block.{len(layers) - 1}")
+    if has_expand:
+        pairs += _cna("expand", "block.0")
+    if se is not None:
+        pairs += _se_pairs(f"block.{idx + 1}")
+    return _finish(cfg, m, pairs)
+
+
+@_register(["torchvision.models.efficientnet.MBConv"])
+def _mbconv(m: nn.Module) -> nn.Module:
+    layers = list(m.block)  # type: ignore[arg-type]
+    has_expand = len(layers) == 4
+    idx = 1 if has_expand else 0
+    dw, se, proj = layers[idx], layers[idx + 1], layers[idx + 2]
+    in_chs = layers[0][0].in_channels
+    hidden = dw[0].in_channels
+    cfg = presets.mbconv(
+        in_chs=in_chs,
+        out_chs=proj[0].out_channels,
+        stride=dw[0].stride[0],
+        exp_ratio=hidden / in_chs,
+        kernel=dw[0].kernel_size[0],
+    )
+    cfg = cfg.replace(
+        hidden_chs=hidden if has_expand else None,
+        hidden_divisor=1,
+        expand="pw" if has_expand else "none",
+        exp_ratio=hidden / in_chs if has_expand else 1.0,
+        se_chs=se.fc1.out_channels,
+        expand_act=act_name(dw[2]),
+        mixer_act=act_name(dw[2]),
+        se_act=act_name(se.activation),
+        drop_path=float(m.stochastic_depth.p),
+        **_norm_kwargs(_bn(dw)),
+    )
+    pairs = _cna("mixer", f"block.{idx}") + _cna("project", f"block.{idx + 2}") + _se_pairs(f"block.{idx + 1}")
+    if has_expand:
+        pairs += _cna("expand", "block.0")
+    return _finish(cfg, m, pairs)
+
+
+@_register(["torchvision.models.efficientnet.FusedMBConv"])
+def _fused_mbconv(m: nn.Module) -> nn.Module:
+    layers = list(m.block)  # type: ignore[arg-type]
+    first = layers[0]
+    in_chs, kernel, stride = first[0].in_channels, first[0].kernel_size[0], first[0].stride[0]
+    out_chs = layers[-1][0].out_channels
+    act = act_name(first[2])
+    if len(layers) == 2:
+        hidden = first[0].out_channels
+        cfg = presets.fused_mbconv(
+            in_chs=in_chs, out_chs=out_chs, stride=stride, exp_ratio=hidden / in_chs, kernel=kernel
+        ).replace(hidden_chs=hidden, hidden_divisor=1)
+        pairs = _cna("expand", "block.0") + _cna("project", "block.1")
+    else:
+        cfg = presets.fused_mbconv(in_chs=in_chs, out_chs=out_chs, stride=stride, exp_ratio=1.0, kernel=kernel)
+        pairs = _cna("expand", "block.0")
+    cfg = cfg.replace(expand_act=act, drop_path=float(m.stochastic_depth.p), **_norm_kwargs(_bn(first)))
+    return _finish(cfg, m, pairs)
+
+
+@_register(["torchvision.models.shufflenetv2.InvertedResidual"])
+def _shufflenet(m: nn.Module) -> nn.Module:
+    b2 = m.branch2
+    kernel = b2[3].kernel_size[0]
+    out_chs = 2 * b2[5].out_channels
+    if m.stride == 1:
+        cfg = presets.shufflenet_v2_unit(chs=out_chs, kernel=kernel)
+        pairs: list[tuple[str, str]] = []
+    else:
+        cfg = presets.shufflenet_v2_down(in_chs=b2[0].in_channels, out_chs=out_chs, kernel=kernel)
+        pairs = [
+            ("shortcut.proj.0.conv", "branch1.0"),
+            ("shortcut.proj.0.norm", "branch1.1"),
+            ("shortcut.proj.1.conv", "branch1.2"),
+            ("shortcut.proj.1.norm", "branch1.3"),
+        ]
+    cfg = cfg.replace(**_norm_kwargs(b2[1]))
+    pairs += [
+        ("expand.conv", "branch2.0"),
+        ("expand.norm", "branch2.1"),
+        ("mixer.conv", "branch2.3"),
+        ("mixer.norm", "branch2.4"),
+        ("project.conv", "branch2.5"),
+        ("project.norm", "branch2.6"),
+    ]
+    return _finish(cfg, m, pairs)
+
+
+@_register(["torchvision.models.resnet.BasicBlock"])
+def _resnet_basic(m: nn.Module) -> nn.Module:
+    cfg = presets.resnet_basic(
+        in_chs=m.conv1.in_channels,
+        out_chs=m.conv2.out_channels,
+        stride=m.conv1.stride[0],
+        kernel=m.conv1.kernel_size[0],
+    )
+    cfg = cfg.replace(shortcut="conv" if m.downsample is not None else "identity", **_norm_kwargs(m.bn1))
+    pairs = [
+        ("expand.conv", "conv1"),
+        ("expand.norm", "bn1"),
+        ("project.conv", "conv2"),
+        ("project.norm", "bn2"),
+        ("shortcut.proj.conv", "downsample.0"),
+        ("shortcut.proj.norm", "downsample.1"),
+    ]
+    return _finish(cfg, m, pairs)
+
+
+@_register(["torchvision.models.resnet.Bottleneck"])
+def _resnet_bottleneck(m: nn.Module) -> nn.Module:
+    cfg = presets.resnet_bottleneck(
+        in_chs=m.conv1.in_channels,
+        out_chs=m.conv3.out_channels,
+        stride=m.conv2.stride[0],
+        hidden_chs=m.conv1.out_channels,
+        groups=m.conv2.groups,
+        kernel=m.conv2.kernel_size[0],
+    )
+    cfg = cfg.replace(
+        shortcut="conv" if m.downsample is not None else "identity", dilation=m.conv2.dilation[0], **_norm_kwargs(m.bn1)
+    )
+    pairs = [
+        ("expand.conv", "conv1"),
+        ("expand.norm", "bn1"),
+        ("mixer.conv", "conv2"),
+        ("mixer.norm", "bn2"),
+        ("project.conv", "conv3"),
+        ("project.norm", "bn3"),
+        ("shortcut.proj.conv", "downsample.0"),
+        ("shortcut.proj.norm", "downsample.1"),
+    ]
+    return _finish(cfg, m, pairs)
+
+
+# ------------------------------------------------------------------------------------ timm
+def _repvit_block_parts(m: nn.Module, prefix: str = "") -> tuple[BlockConfig, list[tuple[str, str]]]:
+    tm = m.token_mixer
+    legacy = bool(tm.legacy)
+    chs = tm.conv.c.in_channels
+    mlp = m.channel_mixer
+    cfg = presets.repvit_block(
+        chs=chs,
+        exp_ratio=mlp.conv1.c.out_channels / chs,
+        kernel=tm.conv.c.kernel_size[0],
+        use_se=not isinstance(m.se, nn.Identity),
+        legacy=legacy,
+    )
+    kw: dict[str, object] = dict(
+        hidden_chs=mlp.conv1.c.out_channels, expand_act=act_name(mlp.act), **_norm_kwargs(tm.conv.bn)
+    )
+    p = prefix
+    pairs = [
+        ("mixer.conv.conv", f"{p}token_mixer.conv.c"),
+        ("mixer.conv.norm", f"{p}token_mixer.conv.bn"),
+        ("expand.conv", f"{p}channel_mixer.conv1.c"),
+        ("expand.norm", f"{p}channel_mixer.conv1.bn"),
+        ("project.conv", f"{p}channel_mixer.conv2.c"),
+        ("project.norm", f"{p}channel_mixer.conv2.bn"),
+    ]
+    if legacy:
+        pairs += [("mixer.scale.conv", f"{p}token_mixer.conv1.c"), ("mixer.scale.norm", f"{p}token_mixer.conv1.bn")]
+    else:
+        pairs += [("mixer.scale.conv", f"{p}token_mixer.conv1"), ("mixer.norm", f"{p}token_mixer.bn")]
+    if not isinstance(m.se, nn.Identity):
+        kw.update(se_chs=m.se.fc1.out_channels, se_act=act_name(m.se.act))
+        pairs += _se_pairs(f"{p}se")
+    return cfg.replace(**kw), pairs
+
+
+@_register(["timm.models.repvit.RepViTBlock"])
+def _repvit_block(m: nn.Module) -> nn.Module:
+    cfg, pairs = _repvit_block_parts(m)
+    return _finish(cfg, m, pairs)
+
+
+@_register(["timm.models.repvit.RepVitDownsample"])
+def _repvit_down(m: nn.Module) -> nn.Module:
+    pre = _repvit_block(m.pre_block)
+    sd = m.spatial_downsample
+    cfg = presets.repvit_down(
+        in_chs=sd.c.in_channels,
+        out_chs=m.channel_downsample.c.out_channels,
+        exp_ratio=m.ffn.conv1.c.out_channels / m.channel_downsample.c.out_channels,
+        kernel=sd.c.kernel_size[0],
+    )
+    cfg = cfg.replace(hidden_chs=m.ffn.conv1.c.out_channels, expand_act=act_name(m.ffn.act), **_norm_kwargs(sd.bn))
+    pairs = [
+        ("mixer.conv", "spatial_downsample.c"),
+        ("mixer.norm", "spatial_downsample.bn"),
+        ("transition.conv", "channel_downsample.c"),
+        ("transition.norm", "channel_downsample.bn"),
+        ("expand.conv", "ffn.conv1.c"),
+        ("expand.norm", "ffn.conv1.bn"),
+        ("project.conv", "ffn.conv2.c"),
+        ("project.norm", "ffn.conv2.bn"),
+    ]
+    source = {k: v for k, v in m.state_dict().items() if not k.startswith("pre_block.")}
+    down = MetaMobileBlock(cfg)
+    load_mapped(down, source, pairs)
+    return nn.Sequential(pre, down)
+
+
+@_register(["timm.models._efficientnet_blocks.UniversalInvertedResidual"])
+def _uir(m: nn.Module) -> nn.Module:
+    exp = m.pw_exp
+    in_chs, hidden = exp.conv.in_channels, exp.conv.out_channels
+    out_chs = m.pw_proj.conv.out_channels
+    start = 0 if isinstance(m.dw_start, nn.Identity) else m.dw_start.conv.kernel_size[0]
+    mid = 0 if isinstance(m.dw_mid, nn.Identity) else m.dw_mid.conv.kernel_size[0]
+    end = 0 if isinstance(m.dw_end, nn.Identity) else m.dw_end.conv.kernel_size[0]
+    for part in (m.dw_start, m.dw_mid, m.dw_end):
+        if not isinstance(part, nn.Identity) and part.conv.groups != part.conv.in_channels:
+            raise ConfigError("UniversalInvertedResidual with group_size != 1 (non-depthwise) is not supported")
+    stride = max([p.conv.stride[0] for p in (m.dw_start, m.dw_mid, m.dw_end) if not isinstance(p, nn.Identity)] or [1])
+    act = act_name(exp.bn.act)
+    ls = None if isinstance(m.layer_scale, nn.Identity) else 1e-5  # init value only; gamma is copied
+    cfg = presets._uib(in_chs, out_chs, stride, hidden / in_chs, start, mid, act=act, layer_scale=ls, end=end)
+    kw: dict[str, object] = dict(hidden_chs=hidden, **_norm_kwargs(exp.bn))
+    kw["shortcut"] = "identity" if m.has_skip else "none"
+    pairs = [
+        ("expand.conv", "pw_exp.conv"),
+        ("expand.norm", "pw_exp.bn"),
+        ("project.conv", "pw_proj.conv"),
+        ("project.norm", "pw_proj.bn"),
+        ("pre_dw.conv", "dw_start.conv"),
+        ("pre_dw.norm", "dw_start.bn"),
+        ("mixer.conv", "dw_mid.conv"),
+        ("mixer.norm", "dw_mid.bn"),
+        ("post_dw.conv", "dw_end.conv"),
+        ("post_dw.norm", "dw_end.bn"),
+        ("layer_scale.gamma", "layer_scale.gamma"),
+    ]
+    if not isinstance(m.se, nn.Identity):
+        kw.update(se_chs=m.se.conv_reduce.out_channels, se_act=act_name(m.se.act1), se_gate=act_name(m.se.gate))
+        pairs += _se_pairs("se", "conv_reduce", "conv_expand")
+    kw["drop_path"] = float(getattr(m.drop_path, "drop_prob", 0.0) or 0.0)
+    return _finish(cfg.replace(**kw), m, pairs)

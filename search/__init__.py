@@ -1,0 +1,1 @@
+"""Optuna search over Meta Mobile Block stage configurations."""

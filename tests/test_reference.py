@@ -1,0 +1,171 @@
+"""from_reference: every reference block class converts with equal parameters and equal outputs."""
+
+from __future__ import annotations
+
+import copy
+from functools import partial
+
+import pytest
+import torch
+from torch import nn
+
+import metablock
+from metablock.testing import manifest_of, random_state_dict, seeded_input
+
+tv_models = pytest.importorskip("torchvision.models")
+timm = pytest.importorskip("timm")
+
+from timm.models import _efficientnet_blocks as timm_eb  # noqa: E402
+from timm.models import repvit as timm_repvit  # noqa: E402
+from torchvision.models import efficientnet as tv_eff  # noqa: E402
+from torchvision.models import mobilenetv2 as tv_v2  # noqa: E402
+from torchvision.models import mobilenetv3 as tv_v3  # noqa: E402
+from torchvision.models import resnet as tv_resnet  # noqa: E402
+from torchvision.models import shufflenetv2 as tv_shuffle  # noqa: E402
+
+V3_BN = partial(nn.BatchNorm2d, eps=0.001, momentum=0.01)
+
+
+def _downsample(in_chs: int, out_chs: int, stride: int) -> nn.Module:
+    return nn.Sequential(nn.Conv2d(in_chs, out_chs, 1, stride, bias=False), nn.BatchNorm2d(out_chs))
+
+
+def _v3(*args: object) -> nn.Module:
+    return tv_v3.InvertedResidual(tv_v3.InvertedResidualConfig(*args, width_mult=1.0), V3_BN)
+
+
+def _mb(*args: int) -> nn.Module:
+    return tv_eff.MBConv(tv_eff.MBConvConfig(*args, num_layers=1), 0.0, nn.BatchNorm2d)
+
+
+def _fused(*args: int) -> nn.Module:
+    return tv_eff.FusedMBConv(tv_eff.FusedMBConvConfig(*args, num_layers=1), 0.0, partial(nn.BatchNorm2d, eps=1e-3))
+
+
+def _uir(in_chs: int, out_chs: int, start: int, mid: int, end: int, stride: int, exp: float, **kw: object) -> nn.Module:
+    return timm_eb.UniversalInvertedResidual(
+        in_chs,
+        out_chs,
+        dw_kernel_size_start=start,
+        dw_kernel_size_mid=mid,
+        dw_kernel_size_end=end,
+        stride=stride,
+        exp_ratio=exp,
+        **kw,
+    )
+
+
+CASES: dict[str, tuple[object, ...]] = {
+    # torchvision MobileNetV2 (inp, oup, stride, expand_ratio)
+    "v2-s1-e6": (tv_v2.InvertedResidual, 16, 16, 1, 6),
+    "v2-s2-e6": (tv_v2.InvertedResidual, 16, 24, 2, 6),
+    "v2-e1": (tv_v2.InvertedResidual, 32, 16, 1, 1),
+    "v2-odd-e3": (tv_v2.InvertedResidual, 13, 13, 1, 3),
+    "v2-odd-s2-e1": (tv_v2.InvertedResidual, 20, 12, 2, 1),
+    # torchvision MobileNetV3 (in, kernel, expanded, out, use_se, act, stride, dilation)
+    "v3-noexp-se-s2": (_v3, 16, 3, 16, 16, True, "RE", 2, 1),
+    "v3-relu-s1": (_v3, 24, 3, 72, 24, False, "RE", 1, 1),
+    "v3-hs-se": (_v3, 40, 5, 240, 40, True, "HS", 1, 1),
+    "v3-hs-se-s2": (_v3, 40, 3, 120, 48, True, "HS", 2, 1),
+    "v3-hs-dilated": (_v3, 160, 5, 960, 160, True, "HS", 1, 2),
+    # torchvision EfficientNet MBConv (expand_ratio, kernel, stride, in, out)
+    "mbconv-e1": (_mb, 1, 3, 1, 32, 16),
+    "mbconv-e6-s2": (_mb, 6, 3, 2, 16, 24),
+    "mbconv-e6-k5": (_mb, 6, 5, 1, 40, 40),
+    "mbconv-e4": (_mb, 4, 3, 1, 24, 24),
+    # torchvision FusedMBConv
+    "fused-e1": (_fused, 1, 3, 1, 24, 24),
+    "fused-e1-s2": (_fused, 1, 3, 2, 24, 32),
+    "fused-e4-s2": (_fused, 4, 3, 2, 24, 48),
+    "fused-e4": (_fused, 4, 3, 1, 48, 48),
+    # torchvision ShuffleNetV2 unit (inp, oup, stride)
+    "shuffle-s1": (tv_shuffle.InvertedResidual, 116, 116, 1),
+    "shuffle-s2": (tv_shuffle.InvertedResidual, 24, 116, 2),
+    "shuffle-odd-s1": (tv_shuffle.InvertedResidual, 58, 58, 1),
+    "shuffle-odd-s2": (tv_shuffle.InvertedResidual, 20, 44, 2),
+    # torchvision ResNet
+    "basic": (tv_resnet.BasicBlock, 64, 64, 1),
+    "basic-s2": (lambda: tv_resnet.BasicBlock(20, 36, 2, _downsample(20, 36, 2)),),
+    "bottleneck": (tv_resnet.Bottleneck, 256, 64, 1),
+    "bottleneck-proj": (lambda: tv_resnet.Bottleneck(64, 64, 1, _downsample(64, 256, 1)),),
+    "bottleneck-s2-groups": (
+        lambda: tv_resnet.Bottleneck(36, 32, 2, _downsample(36, 128, 2), groups=4, base_width=32),
+    ),
+    # timm RepViT
+    "repvit-se": (lambda: timm_repvit.RepViTBlock(48, 2, 3, True, nn.GELU),),
+    "repvit-legacy": (lambda: timm_repvit.RepViTBlock(48, 2, 3, False, nn.GELU, legacy=True),),
+    "repvit-odd-se": (lambda: timm_repvit.RepViTBlock(20, 2, 3, True, nn.GELU),),
+    "repvit-k5": (lambda: timm_repvit.RepViTBlock(64, 2, 5, True, nn.GELU),),
+    "repvit-down": (lambda: timm_repvit.RepVitDownsample(48, 2, 96, 3, nn.GELU),),
+    "repvit-down-legacy": (lambda: timm_repvit.RepVitDownsample(40, 2, 56, 3, nn.GELU, legacy=True),),
+    # timm MobileNetV4 universal inverted residual
+    "uib-extradw-s2": (lambda: _uir(32, 64, 3, 5, 0, 2, 4.0, layer_scale_init_value=None),),
+    "uib-convnext": (lambda: _uir(64, 64, 3, 0, 0, 1, 4.0),),
+    "uib-ib": (lambda: _uir(64, 64, 0, 3, 0, 1, 4.0, layer_scale_init_value=None),),
+    "uib-ffn": (lambda: _uir(64, 64, 0, 0, 0, 1, 2.0),),
+    "uib-end-s2": (lambda: _uir(24, 40, 0, 0, 3, 2, 3.0, layer_scale_init_value=None),),
+    "uib-se-odd": (
+        lambda: _uir(
+            20, 20, 3, 3, 0, 1, 3.0, act_layer=nn.Hardswish, se_layer=partial(timm_eb.SqueezeExcite, rd_ratio=0.25)
+        ),
+    ),
+}
+
+
+def _build(case: tuple[object, ...]) -> nn.Module:
+    ctor, *args = case
+    return ctor(*args)  # type: ignore[operator]
+
+
+def _in_chs(module: nn.Module) -> int:
+    first = next(m for m in module.modules() if isinstance(m, metablock.MetaMobileBlock))
+    return first.cfg.in_chs
+
+
+@pytest.fixture(params=sorted(CASES), ids=str)
+def converted(request: pytest.FixtureRequest) -> tuple[nn.Module, nn.Module, torch.Tensor]:
+    ref = _build(CASES[request.param])
+    ref.load_state_dict(random_state_dict(manifest_of(ref.state_dict()), seed=1))
+    ours = metablock.from_reference(ref)
+    x = seeded_input((2, _in_chs(ours), 11, 13), seed=2)
+    return ref, ours, x
+
+
+def test_parameter_counts_equal(converted: tuple[nn.Module, nn.Module, torch.Tensor]) -> None:
+    ref, ours, _ = converted
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(ours) == count(ref)
+    assert sum(b.numel() for b in ours.buffers() if b.is_floating_point()) == sum(
+        b.numel() for b in ref.buffers() if b.is_floating_point()
+    )
+
+
+@pytest.mark.parametrize("mode", ["eval", "train"])
+def test_outputs_equal(converted: tuple[nn.Module, nn.Module, torch.Tensor], mode: str) -> None:
+    ref, ours, x = converted
+    ref.train(mode == "train")
+    ours.train(mode == "train")
+    with torch.no_grad():
+        expected = ref(x)
+        got = ours(x)
+    assert got.shape == expected.shape
+    assert (got - expected).abs().max().item() <= 1e-5
+
+
+def test_reparameterized_converted_block_equal(converted: tuple[nn.Module, nn.Module, torch.Tensor]) -> None:
+    ref, ours, x = converted
+    ref.eval()
+    fused = metablock.reparameterize(copy.deepcopy(ours).eval())
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in fused.modules())
+    with torch.no_grad():
+        assert (fused(x) - ref(x)).abs().max().item() <= 1e-4
+
+
+def test_every_reference_class_is_covered() -> None:
+    covered = {metablock.reference._qualname(_build(c)) for c in CASES.values()}  # type: ignore[attr-defined]
+    assert covered == set(metablock.list_reference_classes())
+
+
+def test_unknown_reference_class_names_supported_ones() -> None:
+    with pytest.raises(metablock.ConfigError, match="InvertedResidual"):
+        metablock.from_reference(nn.Conv2d(3, 3, 1))

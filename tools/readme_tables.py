@@ -1,0 +1,51 @@
+"""Regenerate the generated tables of README.md (between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->``).
+
+Usage:
+    python tools/readme_tables.py          # rewrite README.md in place
+    python tools/readme_tables.py --check  # exit 1 when README.md is out of date
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def tables() -> dict[str, str]:
+    from metablock.presets import presets_markdown
+
+    return {"blocks": presets_markdown()}
+
+
+def render(text: str) -> str:
+    for name, table in tables().items():
+        pattern = re.compile(rf"(<!-- {name}:start -->\n)(?:.*?\n)?(<!-- {name}:end -->)", re.S)
+        if not pattern.search(text):
+            raise SystemExit(f"README.md has no <!-- {name}:start --> / <!-- {name}:end --> markers")
+        text = pattern.sub(lambda m, t=table: m.group(1) + t + "\n" + m.group(2), text)
+    return text
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--check", action="store_true")
+    args = parser.parse_args()
+    readme = ROOT / "README.md"
+    old = readme.read_text()
+    new = render(old)
+    if args.check:
+        if new != old:
+            print("README.md tables are out of date; run python tools/readme_tables.py")
+            return 1
+        return 0
+    readme.write_text(new)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
