@@ -14,20 +14,33 @@ from .block import MetaMobileBlock
 from .config import BlockConfig, ShiftMaxConfig, make_divisible
 from .convert import convert_state_dict
 from .errors import ConfigError
-from .presets import block_config, block_info, list_blocks, micronet_block
+from .network import LayerConfig, MetaNet, NetConfig, StageConfig, build, stages_from_blocks
+from .presets import block_config, block_info, emo_block, list_blocks, micronet_block
 from .reference import from_reference, list_reference_classes
 from .reparam import reparameterize
+from .zoo import create_model, list_models, model_config, model_info
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BlockConfig",
+    "LayerConfig",
+    "MetaNet",
+    "NetConfig",
+    "StageConfig",
+    "build",
+    "create_model",
+    "list_models",
+    "model_config",
+    "model_info",
+    "stages_from_blocks",
     "ConfigError",
     "MetaMobileBlock",
     "ShiftMaxConfig",
     "block_config",
     "block_info",
     "convert_state_dict",
+    "emo_block",
     "from_reference",
     "list_blocks",
     "list_reference_classes",

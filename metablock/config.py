@@ -607,3 +607,20 @@ def _shiftmax_from_dict(name: str, value: dict[str, Any]) -> ShiftMaxConfig:
         if key not in valid:
             raise unknown(f"{name}.shiftmax field", key, valid)
     return ShiftMaxConfig(**inner)
+
+
+def canonical(cfg: BlockConfig) -> BlockConfig:
+    """``cfg`` without explicit ``hidden_chs`` / ``se_chs`` where its own rules give the same widths.
+
+    Two configs that build the same block then compare equal, whichever way they were written.
+    """
+    for key in ("hidden_chs", "se_chs"):
+        if getattr(cfg, key) is None:
+            continue
+        try:
+            derived = cfg.replace(**{key: None})
+        except ConfigError:
+            continue
+        if derived.widths() == cfg.widths():
+            cfg = derived
+    return cfg

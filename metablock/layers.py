@@ -236,6 +236,7 @@ class RepDWConv(nn.Module):
             weight[:, :, center, center] += 1.0
         chs = weight.shape[0]
         fused = ConvNormAct(chs, chs, k, stride=conv.stride, groups=chs, bias=True, norm="none")
+        fused = fused.to(device=weight.device, dtype=weight.dtype)
         fused.conv.weight.copy_(weight)
         fused.conv.bias.copy_(bias)
         if isinstance(self.norm, nn.BatchNorm2d):

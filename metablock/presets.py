@@ -876,6 +876,7 @@ __all__ = [
     "ConfigError",
     "block_config",
     "block_info",
+    "emo_block",
     "list_blocks",
     "micronet_block",
 ]
@@ -889,3 +890,91 @@ def presets_markdown() -> str:
         title, url = info["paper"].rsplit(", ", 1)
         lines.append(f"| `{name}` | [{title}]({url}) | {info['reference']} |")
     return "\n".join(lines)
+
+
+_EMO_NORMS = {"none": "none", "bn_2d": "bn", "ln_2d": "ln2d"}
+_EMO_ACTS = {
+    "none": "none",
+    "relu": "relu",
+    "relu6": "relu6",
+    "silu": "silu",
+    "gelu": "gelu",
+    "hswish": "hswish",
+    "hsigmoid": "hsigmoid",
+    "sigmoid": "sigmoid",
+    "tanh": "tanh",
+    "swish": "silu",
+}
+
+
+def emo_block(
+    *,
+    dim_in: int,
+    dim_out: int,
+    norm_in: bool = True,
+    has_skip: bool = True,
+    exp_ratio: float = 1.0,
+    norm_layer: str = "bn_2d",
+    act_layer: str = "relu",
+    v_proj: bool = True,
+    dw_ks: int = 3,
+    stride: int = 1,
+    dilation: int = 1,
+    se_ratio: float = 0.0,
+    dim_head: int = 64,
+    window_size: int = 7,
+    attn_s: bool = True,
+    qkv_bias: bool = False,
+    attn_drop: float = 0.0,
+    drop: float = 0.0,
+    drop_path: float = 0.0,
+    v_group: bool = False,
+    attn_pre: bool = False,
+) -> BlockConfig:
+    """The ``BlockConfig`` of an official EMO ``iRMB(...)`` call, argument for argument.
+
+    Names and defaults follow ``model/emo.py`` of zhangzjn/EMO, so a network definition written
+    against the official code converts line by line. ``drop`` (dropout before the projection) must be 0.
+    """
+    if norm_layer not in _EMO_NORMS:
+        raise unknown("EMO norm_layer", norm_layer, _EMO_NORMS)
+    if act_layer not in _EMO_ACTS:
+        raise unknown("EMO act_layer", act_layer, _EMO_ACTS)
+    if drop:
+        raise ConfigError(f"emo_block: drop must be 0 (projection dropout is not modelled); got drop={drop}")
+    skip = has_skip and dim_in == dim_out and stride == 1
+    hidden = int(dim_in * exp_ratio)
+    act = _EMO_ACTS[act_layer]
+    expand = "pw" if (attn_s or v_proj) else "none"
+    return BlockConfig(
+        in_chs=dim_in,
+        out_chs=dim_out,
+        stride=stride,
+        exp_ratio=exp_ratio if expand == "pw" else 1.0,
+        hidden_chs=hidden if expand == "pw" else None,
+        norm_in=_EMO_NORMS[norm_layer] if norm_in else "none",
+        expand=expand,
+        expand_norm=False,
+        expand_bias=qkv_bias,
+        expand_act=act,
+        mixer="window_mhsa" if attn_s else "dwconv",
+        kernel=dw_ks,
+        dilation=dilation,
+        mixer_act="silu",
+        inner_skip=skip,
+        window_size=window_size,
+        head_dim=dim_head,
+        attn_pre=attn_pre,
+        v_group=v_group,
+        qkv_bias=qkv_bias,
+        attn_drop=attn_drop,
+        se_ratio=se_ratio,
+        se_ref="hidden",
+        se_round="round",
+        se_act=act,
+        project="pw",
+        project_norm=False,
+        shortcut="identity" if skip else "none",
+        norm_eps=1e-6,
+        drop_path=drop_path,
+    )

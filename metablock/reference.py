@@ -15,7 +15,7 @@ from torch import nn
 
 from . import presets
 from .block import MetaMobileBlock
-from .config import BlockConfig
+from .config import BlockConfig, canonical
 from .errors import ConfigError
 from .registry import Registry
 
@@ -125,7 +125,7 @@ def load_mapped(block: nn.Module, source: dict[str, torch.Tensor], pairs: Sequen
 
 
 def _finish(cfg: BlockConfig, module: nn.Module, pairs: Sequence[tuple[str, str]]) -> MetaMobileBlock:
-    block = MetaMobileBlock(cfg)
+    block = MetaMobileBlock(canonical(cfg))
     load_mapped(block, module.state_dict(), pairs)
     return block
 
@@ -224,11 +224,9 @@ def _mbconv(m: nn.Module) -> nn.Module:
         exp_ratio=hidden / in_chs,
         kernel=dw[0].kernel_size[0],
     )
+    if cfg.widths()["hidden"] != hidden:
+        cfg = cfg.replace(hidden_chs=hidden, hidden_divisor=1)
     cfg = cfg.replace(
-        hidden_chs=hidden if has_expand else None,
-        hidden_divisor=1,
-        expand="pw" if has_expand else "none",
-        exp_ratio=hidden / in_chs if has_expand else 1.0,
         se_chs=se.fc1.out_channels,
         expand_act=act_name(dw[2]),
         mixer_act=act_name(dw[2]),
@@ -253,7 +251,9 @@ def _fused_mbconv(m: nn.Module) -> nn.Module:
         hidden = first[0].out_channels
         cfg = presets.fused_mbconv(
             in_chs=in_chs, out_chs=out_chs, stride=stride, exp_ratio=hidden / in_chs, kernel=kernel
-        ).replace(hidden_chs=hidden, hidden_divisor=1)
+        )
+        if cfg.widths()["hidden"] != hidden:
+            cfg = cfg.replace(hidden_chs=hidden, hidden_divisor=1)
         pairs = _cna("expand", "block.0") + _cna("project", "block.1")
     else:
         cfg = presets.fused_mbconv(in_chs=in_chs, out_chs=out_chs, stride=stride, exp_ratio=1.0, kernel=kernel)
@@ -399,7 +399,7 @@ def _repvit_down(m: nn.Module) -> nn.Module:
         ("project.norm", "ffn.conv2.bn"),
     ]
     source = {k: v for k, v in m.state_dict().items() if not k.startswith("pre_block.")}
-    down = MetaMobileBlock(cfg)
+    down = MetaMobileBlock(canonical(cfg))
     load_mapped(down, source, pairs)
     return nn.Sequential(pre, down)
 
@@ -439,3 +439,206 @@ def _uir(m: nn.Module) -> nn.Module:
         pairs += _se_pairs("se", "conv_reduce", "conv_expand")
     kw["drop_path"] = float(getattr(m.drop_path, "drop_prob", 0.0) or 0.0)
     return _finish(cfg.replace(**kw), m, pairs)
+
+
+@_register(["timm.models._efficientnet_blocks.ConvBnAct"])
+def _conv_bn_act(m: nn.Module) -> nn.Module:
+    conv = m.conv
+    if conv.groups != 1:
+        raise ConfigError("ConvBnAct with groups != 1 is not supported")
+    cfg = BlockConfig(
+        in_chs=conv.in_channels,
+        out_chs=conv.out_channels,
+        stride=conv.stride[0],
+        hidden_chs=conv.out_channels,
+        expand="fused",
+        expand_kernel=conv.kernel_size[0],
+        expand_act=act_name(m.bn1.act),
+        mixer="identity",
+        project="none",
+        shortcut="identity" if m.has_skip else "none",
+        **_norm_kwargs(m.bn1),
+    )
+    return _finish(cfg, m, [("expand.conv", "conv"), ("expand.norm", "bn1")])
+
+
+# ------------------------------------------------------------------------------ networks
+def _blocks_of(converted: nn.Module) -> list[MetaMobileBlock]:
+    return [b for b in converted.modules() if isinstance(b, MetaMobileBlock)]
+
+
+def _network(
+    ref: nn.Module,
+    name: str,
+    stem: Sequence[object],
+    blocks: Sequence[nn.Module],
+    head: Sequence[object],
+    pairs: Sequence[tuple[str, str]],
+) -> nn.Module:
+    """Assemble a MetaNet from converted blocks, stem/head layer configs and their key pairs."""
+    from .network import NetConfig, build, stages_from_blocks
+
+    ours = [b for m in blocks for b in _blocks_of(from_reference(m))]
+    classifier = [m for m in ref.modules() if isinstance(m, nn.Linear)][-1]
+    cfg = NetConfig(
+        name=name,
+        stem=tuple(stem),
+        stages=stages_from_blocks([b.cfg for b in ours]),  # type: ignore[arg-type]
+        head=tuple(head),
+        num_classes=classifier.out_features,
+    )  # type: ignore[arg-type]
+    net = build(cfg)
+    flat = [b for stage in net.stages for b in stage]
+    for mine, converted in zip(flat, ours, strict=True):
+        mine.load_state_dict(converted.state_dict())
+    edge = {k: v for k, v in ref.state_dict().items() if any(k.startswith(t + ".") for _, t in pairs)}
+    sub = nn.Module()
+    sub.stem, sub.head = net.stem, net.head
+    load_mapped(sub, edge, pairs)
+    net.train(ref.training)
+    return net
+
+
+def _cna_layer(seq: nn.Module, **kw: object) -> object:
+    from .network import LayerConfig
+
+    conv, bn = seq[0], seq[1]
+    act = act_name(seq[2]) if len(seq) > 2 else "none"
+    return LayerConfig(
+        kind="conv",
+        out_chs=conv.out_channels,
+        kernel=conv.kernel_size[0],
+        stride=conv.stride[0],
+        bias=conv.bias is not None,
+        norm="bn",
+        act=act,
+        eps=bn.eps,
+        momentum=0.1 if bn.momentum is None else bn.momentum,
+        **kw,
+    )  # type: ignore[arg-type]
+
+
+def _lc(**kw: object) -> object:
+    from .network import LayerConfig
+
+    return LayerConfig(**kw)  # type: ignore[arg-type]
+
+
+@_register(
+    [
+        "torchvision.models.mobilenetv2.MobileNetV2",
+        "torchvision.models.mobilenetv3.MobileNetV3",
+        "torchvision.models.efficientnet.EfficientNet",
+    ]
+)
+def _tv_features_net(m: nn.Module) -> nn.Module:
+    feats = list(m.features)  # type: ignore[arg-type]
+    blocks: list[nn.Module] = []
+    for f in feats[1:-1]:
+        blocks += list(f) if isinstance(f, nn.Sequential) and not hasattr(f, "use_res_connect") else [f]
+    cls = list(m.classifier)  # type: ignore[arg-type]
+    head: list[object] = [_cna_layer(feats[-1]), _lc(kind="pool")]
+    pairs = [
+        ("stem.0.conv", "features.0.0"),
+        ("stem.0.norm", "features.0.1"),
+        ("head.0.conv", f"features.{len(feats) - 1}.0"),
+        ("head.0.norm", f"features.{len(feats) - 1}.1"),
+    ]
+    for i, layer in enumerate(cls):
+        if isinstance(layer, nn.Linear):
+            last = i == len(cls) - 1
+            head.append(_lc(kind="linear", out_chs=0 if last else layer.out_features, bias=layer.bias is not None))
+            pairs.append((f"head.{len(head) - 1}.fc", f"classifier.{i}"))
+        elif isinstance(layer, nn.Dropout):
+            head.append(_lc(kind="dropout", p=layer.p))
+        else:
+            prev = head[-1]
+            head[-1] = prev.__class__(**{**prev.to_dict(), "act": act_name(layer)})  # type: ignore[attr-defined]
+    return _network(m, type(m).__name__.lower(), [_cna_layer(feats[0])], blocks, head, pairs)
+
+
+@_register(["torchvision.models.shufflenetv2.ShuffleNetV2"])
+def _tv_shufflenet(m: nn.Module) -> nn.Module:
+    blocks = [b for s in (m.stage2, m.stage3, m.stage4) for b in s]
+    stem = [_cna_layer(m.conv1), _lc(kind="maxpool", kernel=m.maxpool.kernel_size, stride=m.maxpool.stride)]
+    head = [_cna_layer(m.conv5), _lc(kind="pool"), _lc(kind="linear", bias=True)]
+    pairs = [
+        ("stem.0.conv", "conv1.0"),
+        ("stem.0.norm", "conv1.1"),
+        ("head.0.conv", "conv5.0"),
+        ("head.0.norm", "conv5.1"),
+        ("head.2.fc", "fc"),
+    ]
+    return _network(m, "shufflenet_v2", stem, blocks, head, pairs)
+
+
+@_register(["torchvision.models.resnet.ResNet"])
+def _tv_resnet(m: nn.Module) -> nn.Module:
+    blocks = [b for s in (m.layer1, m.layer2, m.layer3, m.layer4) for b in s]
+    stem = [
+        _cna_layer(nn.Sequential(m.conv1, m.bn1, m.relu)),
+        _lc(kind="maxpool", kernel=m.maxpool.kernel_size, stride=m.maxpool.stride),
+    ]
+    head = [_lc(kind="pool"), _lc(kind="linear", bias=True)]
+    pairs = [("stem.0.conv", "conv1"), ("stem.0.norm", "bn1"), ("head.1.fc", "fc")]
+    return _network(m, "resnet", stem, blocks, head, pairs)
+
+
+@_register(["timm.models.repvit.RepVit"])
+def _timm_repvit(m: nn.Module) -> nn.Module:
+    blocks: list[nn.Module] = []
+    for stage in m.stages:
+        if not isinstance(stage.downsample, nn.Identity):
+            blocks.append(stage.downsample)
+        blocks += list(stage.blocks)
+    st = m.stem
+    stem = [
+        _cna_layer(nn.Sequential(st.conv1.c, st.conv1.bn, st.act1)),
+        _cna_layer(nn.Sequential(st.conv2.c, st.conv2.bn)),
+    ]
+    distilled = bool(m.head.distillation)
+    head = [_lc(kind="pool"), _lc(kind="distilled_linear" if distilled else "linear", bias=True, norm="bn_before")]
+    pairs = [
+        ("stem.0.conv", "stem.conv1.c"),
+        ("stem.0.norm", "stem.conv1.bn"),
+        ("stem.1.conv", "stem.conv2.c"),
+        ("stem.1.norm", "stem.conv2.bn"),
+    ]
+    if distilled:
+        pairs += [
+            ("head.1.head.norm_before", "head.head.bn"),
+            ("head.1.head.fc", "head.head.l"),
+            ("head.1.head_dist.norm_before", "head.head_dist.bn"),
+            ("head.1.head_dist.fc", "head.head_dist.l"),
+        ]
+    else:
+        pairs += [("head.1.norm_before", "head.head.bn"), ("head.1.fc", "head.head.l")]
+    return _network(m, "repvit", stem, blocks, head, pairs)
+
+
+@_register(["timm.models.mobilenetv3.MobileNetV3"])
+def _timm_mobilenet(m: nn.Module) -> nn.Module:
+    blocks = [b for stage in m.blocks for b in stage]
+    stem = [_cna_layer(nn.Sequential(m.conv_stem, m.bn1, m.bn1.act))]
+    if isinstance(m.norm_head, nn.Identity):
+        raise ConfigError("timm MobileNetV3 models without a head norm (MobileNetV3 itself) are not supported")
+    head = [
+        _lc(kind="pool"),
+        _lc(
+            kind="linear",
+            out_chs=m.conv_head.out_channels,
+            bias=m.conv_head.bias is not None,
+            norm="bn_after",
+            act=act_name(m.norm_head.act),
+            eps=m.norm_head.eps,
+        ),
+        _lc(kind="linear", bias=True),
+    ]
+    pairs = [
+        ("stem.0.conv", "conv_stem"),
+        ("stem.0.norm", "bn1"),
+        ("head.1.fc", "conv_head"),
+        ("head.1.norm_after", "norm_head"),
+        ("head.2.fc", "classifier"),
+    ]
+    return _network(m, "mobilenetv4", stem, blocks, head, pairs)

@@ -1,0 +1,546 @@
+"""Networks as data: ``NetConfig`` (stem, stages of Meta Mobile Blocks, head) and ``build``.
+
+A stage is a block template, a depth, a width and a first-block stride; ``first`` overrides apply to
+the first block (the one that changes the shape) and ``overrides[i]`` to block ``i``. Every stage
+block is a :class:`MetaMobileBlock`; stem and head are short lists of :class:`LayerConfig`.
+
+Example:
+    >>> from metablock import NetConfig, LayerConfig, StageConfig, block_config, build
+    >>> cfg = NetConfig(
+    ...     stem=(LayerConfig(kind="conv", out_chs=16, kernel=3, stride=2, norm="bn", act="relu"),),
+    ...     stages=(StageConfig(block=block_config("mobilenet_v2_ir", in_chs=16, out_chs=16), depth=2,
+    ...                         out_chs=24, stride=2),),
+    ...     head=(LayerConfig(kind="pool"), LayerConfig(kind="linear")),
+    ...     num_classes=10,
+    ... )
+    >>> build(cfg)(torch.randn(1, 3, 32, 32)).shape
+    torch.Size([1, 10])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import torch
+from torch import nn
+
+from .block import MetaMobileBlock
+from .config import ACTIVATIONS, Act, BlockConfig, ShiftMaxConfig, canonical, make_divisible
+from .errors import ConfigError, unknown
+from .layers import ChannelShuffle, ConvNormAct, create_act, create_norm
+
+LAYER_KINDS = ("conv", "maxpool", "factorized_conv", "norm", "act", "pool", "dropout", "linear", "distilled_linear")
+LINEAR_NORMS = ("none", "bn_before", "bn_after")
+
+
+def _plain(value: Any) -> Any:
+    """JSON-compatible form of config values (tuples -> lists, ShiftMaxConfig -> {'shiftmax': ...})."""
+    if isinstance(value, ShiftMaxConfig):
+        return {"shiftmax": value.to_dict()}
+    if isinstance(value, (BlockConfig, LayerConfig, StageConfig)):
+        return value.to_dict()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _value(value: Any) -> Any:
+    if isinstance(value, Mapping) and set(value) == {"shiftmax"}:
+        return ShiftMaxConfig(**value["shiftmax"])
+    if isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+def _override(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Block field overrides with JSON forms turned back into config values."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"stage overrides must be mappings of BlockConfig fields; got {data!r}")
+    return {k: _value(v) for k, v in data.items()}
+
+
+def _check_keys(kind: str, data: Mapping[str, Any], cls: type) -> None:
+    valid = {f.name for f in fields(cls) if f.init}
+    for key in data:
+        if key not in valid:
+            raise unknown(f"{kind} field", key, valid)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LayerConfig:
+    """One stem or head layer.
+
+    Kinds: ``conv`` (conv + norm + act), ``maxpool``, ``factorized_conv`` (MicroNet stem: k×1 conv
+    to ``factor_groups[0]`` channels, grouped 1×k conv to their product, shuffle, then act or a
+    channel max-pool over ``max_group`` channels), ``norm`` (``bn``/``ln2d`` on the feature map),
+    ``act``, ``pool`` (global average, flattened), ``dropout``, ``linear`` (``out_chs=0`` means
+    ``num_classes``; ``norm`` is ``bn_before`` or ``bn_after``) and ``distilled_linear`` (two
+    BatchNorm1d + Linear heads whose outputs are averaged, RepViT).
+    """
+
+    kind: str
+    out_chs: int = 0
+    kernel: int = 3
+    stride: int = 1
+    groups: int = 1
+    factor_groups: tuple[int, int] = (1, 1)
+    max_group: int = 1
+    bias: bool = False
+    norm: str = "none"
+    act: Act = "none"
+    p: float = 0.0
+    eps: float = 1e-5
+    momentum: float = 0.1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "factor_groups", tuple(self.factor_groups))
+        if isinstance(self.act, Mapping):
+            object.__setattr__(self, "act", ShiftMaxConfig(**self.act["shiftmax"]))
+        if self.kind not in LAYER_KINDS:
+            raise unknown("layer kind", self.kind, LAYER_KINDS)
+        if isinstance(self.act, str) and self.act not in ACTIVATIONS:
+            raise unknown("layer act", self.act, ACTIVATIONS)
+        if self.kind in ("conv", "factorized_conv") and self.out_chs < 1:
+            raise ConfigError(f"a {self.kind} layer needs out_chs >= 1; got out_chs={self.out_chs}")
+        if self.kind == "linear" and self.norm not in LINEAR_NORMS:
+            raise unknown("linear norm", self.norm, LINEAR_NORMS)
+        if self.kind in ("conv", "norm") and self.norm not in ("none", "bn", "ln2d"):
+            raise unknown(f"{self.kind} norm", self.norm, ("none", "bn", "ln2d"))
+        if self.stride not in (1, 2) or self.kernel < 1:
+            raise ConfigError(
+                f"layer stride must be 1 or 2 and kernel >= 1; got stride={self.stride}, kernel={self.kernel}"
+            )
+        if not 0 <= self.p < 1:
+            raise ConfigError(f"dropout p must be in [0, 1); got p={self.p}")
+        if (
+            self.kind == "factorized_conv"
+            and self.factor_groups[0] * self.factor_groups[1] != self.out_chs * self.max_group
+        ):
+            raise ConfigError(
+                f"factorized_conv needs factor_groups[0] * factor_groups[1] == out_chs * max_group; got "
+                f"factor_groups={self.factor_groups}, out_chs={self.out_chs}, max_group={self.max_group}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LayerConfig:
+        _check_keys("LayerConfig", data, cls)
+        return cls(**data)
+
+
+@dataclass(frozen=True, kw_only=True)
+class StageConfig:
+    """A stage: ``depth`` blocks from one template, the first taking ``stride`` and the width change.
+
+    Args:
+        block: the template; its ``in_chs``/``out_chs``/``stride`` are replaced per block.
+        depth: number of blocks.
+        out_chs: stage width.
+        stride: stride of the first block.
+        first: field overrides for the first block.
+        overrides: field overrides per block index (applied after ``first``).
+    """
+
+    block: BlockConfig
+    depth: int
+    out_chs: int
+    stride: int = 1
+    first: Mapping[str, Any] = field(default_factory=dict)
+    overrides: tuple[Mapping[str, Any], ...] = ()
+
+    def __post_init__(self) -> None:
+        if isinstance(self.block, Mapping):
+            object.__setattr__(self, "block", BlockConfig.from_dict(dict(self.block)))
+        object.__setattr__(self, "overrides", tuple(_override(o) for o in self.overrides))
+        object.__setattr__(self, "first", _override(self.first))
+        if isinstance(self.depth, bool) or not isinstance(self.depth, int) or self.depth < 1:
+            raise ConfigError(f"stage depth must be an integer >= 1; got depth={self.depth!r}")
+        if self.stride not in (1, 2):
+            raise ConfigError(f"stage stride must be 1 or 2; got stride={self.stride!r}")
+        if len(self.overrides) > self.depth:
+            raise ConfigError(f"stage has {len(self.overrides)} overrides for depth={self.depth}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> StageConfig:
+        _check_keys("StageConfig", data, cls)
+        return cls(**data)
+
+
+@dataclass(frozen=True, kw_only=True)
+class NetConfig:
+    """A whole network: stem layers, stages of Meta Mobile Blocks and head layers.
+
+    Args:
+        stem: layers before the stages.
+        stages: the stages.
+        head: layers after the stages (pooling and classifier included).
+        name: a label.
+        in_chans: input channels.
+        num_classes: classifier outputs (``linear`` layers with ``out_chs=0``).
+        width_mult: multiplies every stage, stem and head conv width (rounded to multiples of 8);
+            1.0 keeps the widths as written.
+        drop_path_rate: stochastic depth, rising linearly from 0 over blocks that have a shortcut.
+    """
+
+    stem: tuple[LayerConfig, ...]
+    stages: tuple[StageConfig, ...]
+    head: tuple[LayerConfig, ...]
+    name: str = "custom"
+    in_chans: int = 3
+    num_classes: int = 1000
+    width_mult: float = 1.0
+    drop_path_rate: float = 0.0
+
+    def __post_init__(self) -> None:
+        conv = {"stem": LayerConfig.from_dict, "head": LayerConfig.from_dict, "stages": StageConfig.from_dict}
+        for name, make in conv.items():
+            items = getattr(self, name)
+            if not isinstance(items, (list, tuple)):
+                raise ConfigError(f"NetConfig.{name} must be a list; got {type(items).__name__}")
+            object.__setattr__(self, name, tuple(make(i) if isinstance(i, Mapping) else i for i in items))
+        if not self.stages:
+            raise ConfigError("NetConfig.stages must hold at least one stage")
+        if self.in_chans < 1 or self.num_classes < 1:
+            raise ConfigError(f"in_chans and num_classes must be >= 1; got {self.in_chans}, {self.num_classes}")
+        if not self.width_mult > 0:
+            raise ConfigError(f"width_mult must be > 0; got width_mult={self.width_mult}")
+        if not 0 <= self.drop_path_rate < 1:
+            raise ConfigError(f"drop_path_rate must be in [0, 1); got drop_path_rate={self.drop_path_rate}")
+        self.block_configs()  # validate every block now
+
+    # ---------------------------------------------------------------- derived
+    def scale(self, chs: int) -> int:
+        """A width after the width multiplier."""
+        return chs if self.width_mult == 1.0 else make_divisible(chs * self.width_mult, 8)
+
+    def stem_out(self) -> int:
+        chs = self.in_chans
+        for layer in self.stem:
+            if layer.kind == "conv":
+                chs = self.scale(layer.out_chs)
+            elif layer.kind == "factorized_conv":
+                chs = layer.out_chs
+        return chs
+
+    def block_configs(self) -> list[list[BlockConfig]]:
+        """Every block's resolved configuration, stage by stage."""
+        out: list[list[BlockConfig]] = []
+        chs = self.stem_out()
+        total = sum(s.depth for s in self.stages)
+        index = 0
+        for si, stage in enumerate(self.stages):
+            width = self.scale(stage.out_chs)
+            blocks = []
+            for i in range(stage.depth):
+                changes: dict[str, Any] = {"in_chs": chs, "out_chs": width, "stride": stage.stride if i == 0 else 1}
+                if i == 0:
+                    changes.update(stage.first)
+                if i < len(stage.overrides):
+                    changes.update(stage.overrides[i])
+                if self.width_mult != 1.0 and changes.get("hidden_chs", stage.block.hidden_chs):
+                    changes["hidden_chs"] = self.scale(changes.get("hidden_chs", stage.block.hidden_chs))
+                try:
+                    cfg = stage.block.replace(**changes)
+                except ConfigError as exc:
+                    raise ConfigError(f"stage {si} block {i}: {exc}") from None
+                if self.drop_path_rate and cfg.shortcut != "none":
+                    cfg = cfg.replace(drop_path=self.drop_path_rate * index / max(total - 1, 1))
+                blocks.append(cfg)
+                chs = cfg.out_chs
+                index += 1
+            out.append(blocks)
+        return out
+
+    # ---------------------------------------------------------------- serialisation
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> NetConfig:
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"a network config must be a mapping; got {type(data).__name__}")
+        _check_keys("NetConfig", data, cls)
+        return cls(**data)
+
+    def to_json(self, indent: int | None = None) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    @classmethod
+    def from_json(cls, text: str) -> NetConfig:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"network config is not valid JSON: {exc}") from None
+        return cls.from_dict(data)
+
+    def to_yaml(self) -> str:
+        import yaml
+
+        return str(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+    @classmethod
+    def from_yaml(cls, text: str) -> NetConfig:
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"network config is not valid YAML: {exc}") from None
+        return cls.from_dict(data)
+
+    def replace(self, **changes: Any) -> NetConfig:
+        _check_keys("NetConfig", changes, type(self))
+        return dataclasses.replace(self, **changes)
+
+
+# ------------------------------------------------------------------------------- modules
+class GlobalPool(nn.Module):
+    """Global average pooling to ``(N, C)``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean((2, 3))
+
+
+class FactorizedStem(nn.Module):
+    """MicroNet stem: k×1 conv, grouped 1×k conv, channel shuffle, then an act or a channel max-pool."""
+
+    def __init__(self, in_chs: int, cfg: LayerConfig, out_chs: int) -> None:
+        super().__init__()
+        g1, g2 = cfg.factor_groups
+        k, s = cfg.kernel, cfg.stride
+        self.conv1 = ConvNormAct(in_chs, g1, (k, 1), stride=(s, 1), norm="bn", eps=cfg.eps, momentum=cfg.momentum)
+        self.conv2 = ConvNormAct(
+            g1, g1 * g2, (1, k), stride=(1, s), groups=g1, norm="bn", eps=cfg.eps, momentum=cfg.momentum
+        )
+        self.shuffle = ChannelShuffle(g1 * g2, (g1,))
+        self.max_group = cfg.max_group
+        self.act = create_act(cfg.act, g1 * g2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.act(self.shuffle(self.conv2(self.conv1(x))))
+        if self.max_group > 1:
+            b, c, h, w = x.shape
+            x = x.reshape(b, c // self.max_group, self.max_group, h, w).amax(2)
+        return x
+
+
+class LinearNormAct(nn.Module):
+    """Linear layer with an optional BatchNorm1d before or after it and an activation."""
+
+    def __init__(self, in_f: int, out_f: int, *, bias: bool, norm: str, act: Act, eps: float, momentum: float) -> None:
+        super().__init__()
+        self.norm_before = nn.BatchNorm1d(in_f, eps=eps, momentum=momentum) if norm == "bn_before" else nn.Identity()
+        self.fc = nn.Linear(in_f, out_f, bias=bias)
+        self.norm_after = nn.BatchNorm1d(out_f, eps=eps, momentum=momentum) if norm == "bn_after" else nn.Identity()
+        self.act = create_act(act, out_f) if isinstance(act, str) else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.norm_after(self.fc(self.norm_before(x))))
+
+    @torch.no_grad()
+    def reparameterized(self) -> nn.Module:
+        bn = self.norm_before
+        if isinstance(bn, nn.BatchNorm1d):
+            std = (bn.running_var + bn.eps).sqrt()
+            scale = bn.weight / std
+            shift = bn.bias - bn.running_mean * scale
+            fc = nn.Linear(self.fc.in_features, self.fc.out_features, bias=True).to(self.fc.weight)
+            fc.weight.copy_(self.fc.weight * scale)
+            base = self.fc.bias if self.fc.bias is not None else torch.zeros_like(fc.bias)
+            fc.bias.copy_(base + self.fc.weight @ shift)
+            self.fc = fc
+            self.norm_before = nn.Identity()
+        return self
+
+
+class DistilledLinear(nn.Module):
+    """Two ``bn_before`` linear heads (classifier and distillation) whose outputs are averaged."""
+
+    def __init__(self, in_f: int, out_f: int, *, eps: float, momentum: float) -> None:
+        super().__init__()
+        kw = dict(bias=True, norm="bn_before", act="none", eps=eps, momentum=momentum)
+        self.head = LinearNormAct(in_f, out_f, **kw)  # type: ignore[arg-type]
+        self.head_dist = LinearNormAct(in_f, out_f, **kw)  # type: ignore[arg-type]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.head(x) + self.head_dist(x)) / 2
+
+
+def _layer(cfg: LayerConfig, in_chs: int, net: NetConfig, spatial: bool) -> tuple[nn.Module, int]:
+    kind = cfg.kind
+    if kind == "conv":
+        out = net.scale(cfg.out_chs)
+        return ConvNormAct(
+            in_chs,
+            out,
+            cfg.kernel,
+            stride=cfg.stride,
+            groups=cfg.groups,
+            bias=cfg.bias,
+            norm=cfg.norm,
+            act=cfg.act,
+            eps=cfg.eps,
+            momentum=cfg.momentum,
+        ), out
+    if kind == "maxpool":
+        return nn.MaxPool2d(cfg.kernel, cfg.stride, (cfg.kernel - 1) // 2), in_chs
+    if kind == "factorized_conv":
+        return FactorizedStem(in_chs, cfg, cfg.out_chs), cfg.out_chs
+    if kind == "norm":
+        if not spatial:
+            return nn.BatchNorm1d(in_chs, eps=cfg.eps, momentum=cfg.momentum), in_chs
+        return create_norm(cfg.norm, in_chs, cfg.eps, cfg.momentum), in_chs
+    if kind == "act":
+        return create_act(cfg.act, in_chs), in_chs
+    if kind == "pool":
+        return GlobalPool(), in_chs
+    if kind == "dropout":
+        return nn.Dropout(cfg.p), in_chs
+    out = cfg.out_chs or net.num_classes
+    if kind == "linear":
+        return LinearNormAct(
+            in_chs,
+            out,
+            bias=cfg.bias or cfg.out_chs == 0,
+            norm=cfg.norm,
+            act=cfg.act,
+            eps=cfg.eps,
+            momentum=cfg.momentum,
+        ), out
+    return DistilledLinear(in_chs, out, eps=cfg.eps, momentum=cfg.momentum), out
+
+
+class MetaNet(nn.Module):
+    """A network built from a :class:`NetConfig`: ``stem`` → ``stages`` → ``head``."""
+
+    def __init__(self, cfg: NetConfig, *, features_only: bool = False) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.features_only = features_only
+        chs = cfg.in_chans
+        stem = []
+        stride = 1
+        for layer in cfg.stem:
+            module, chs = _layer(layer, chs, cfg, spatial=True)
+            stride *= layer.stride if layer.kind in ("conv", "maxpool", "factorized_conv") else 1
+            stem.append(module)
+        self.stem = nn.Sequential(*stem)
+        stages = []
+        # stride and channels after the stem and after every block, to pick feature outputs
+        self.feature_info: list[dict[str, int]] = [{"stage": -1, "block": -1, "stride": stride, "chs": chs}]
+        for si, blocks in enumerate(cfg.block_configs()):
+            stages.append(nn.Sequential(*(MetaMobileBlock(b) for b in blocks)))
+            for bi, b in enumerate(blocks):
+                stride *= b.stride
+                self.feature_info.append({"stage": si, "block": bi, "stride": stride, "chs": b.out_chs})
+            chs = blocks[-1].out_chs
+        self.stages = nn.Sequential(*stages)
+        self.num_features = chs
+        head = []
+        spatial = True
+        for layer in cfg.head:
+            module, chs = _layer(layer, chs, cfg, spatial=spatial)
+            if layer.kind == "pool":
+                spatial = False
+            head.append(module)
+        self.head = nn.Sequential(*head) if not features_only else nn.Sequential()
+        # the last block at each stride 4, 8, 16, 32 gives a feature map
+        last: dict[int, int] = {}
+        for i, info in enumerate(self.feature_info):
+            last[info["stride"]] = i
+        self.feature_points = [last[s] for s in (4, 8, 16, 32) if s in last]
+
+    def feature_channels(self) -> list[int]:
+        """Channels of the feature maps that ``forward_features_list`` returns (strides 4, 8, 16, 32)."""
+        return [self.feature_info[i]["chs"] for i in self.feature_points]
+
+    def feature_strides(self) -> list[int]:
+        return [self.feature_info[i]["stride"] for i in self.feature_points]
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.stages(self.stem(x))
+
+    def forward_features_list(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Feature maps at strides 4, 8, 16 and 32 (those the network reaches)."""
+        x = self.stem(x)
+        want = set(self.feature_points)
+        out = [x] if 0 in want else []
+        i = 1
+        for stage in self.stages:
+            for block in stage:
+                x = block(x)
+                if i in want:
+                    out.append(x)
+                i += 1
+        return out
+
+    def forward(self, x: torch.Tensor) -> Any:
+        if self.features_only:
+            return self.forward_features_list(x)
+        return self.head(self.forward_features(x))
+
+
+def build(cfg: NetConfig, *, features_only: bool = False) -> MetaNet:
+    """The ``nn.Module`` of a :class:`NetConfig`.
+
+    Args:
+        cfg: the network configuration.
+        features_only: return feature maps at strides 4, 8, 16 and 32 instead of logits.
+    """
+    if not isinstance(cfg, NetConfig):
+        raise TypeError(f"build takes a NetConfig; got {type(cfg).__name__}")
+    return MetaNet(cfg, features_only=features_only)
+
+
+_PER_BLOCK = ("in_chs", "out_chs", "stride")
+
+
+def _diff(cfg: BlockConfig, template: BlockConfig) -> dict[str, Any]:
+    a, b = cfg.to_dict(), template.to_dict()
+    return {k: getattr(cfg, k) for k in a if k not in _PER_BLOCK and a[k] != b[k]}
+
+
+def stages_from_blocks(blocks: list[BlockConfig] | tuple[BlockConfig, ...]) -> tuple[StageConfig, ...]:
+    """Group a flat list of block configs into stages.
+
+    A new stage starts at every block that changes the shape (stride 2 or a new width). The
+    template of a stage is its last block; the first block and any block that differs from the
+    template keep their differences as ``first`` / ``overrides``. Blocks are put in
+    :func:`~metablock.config.canonical` form; ``NetConfig.block_configs()`` gives the list back.
+    """
+    groups: list[list[BlockConfig]] = []
+    for cfg in map(canonical, blocks):
+        if not groups or cfg.stride > 1 or cfg.in_chs != cfg.out_chs or cfg.out_chs != groups[-1][-1].out_chs:
+            groups.append([cfg])
+        else:
+            groups[-1].append(cfg)
+    stages = []
+    for group in groups:
+        template = group[-1]
+        first = _diff(group[0], template)
+        overrides = [_diff(c, template) for c in group]
+        overrides[0] = {}
+        while overrides and not overrides[-1]:
+            overrides.pop()
+        stages.append(
+            StageConfig(
+                block=template,
+                depth=len(group),
+                out_chs=template.out_chs,
+                stride=group[0].stride,
+                first=first,
+                overrides=tuple(overrides),
+            )
+        )
+    return tuple(stages)

@@ -1,0 +1,148 @@
+"""Named networks: equal to their references, serialisable, with features, folding and ONNX export."""
+
+from __future__ import annotations
+
+import copy
+import io
+
+import pytest
+import torch
+from torch import nn
+
+import metablock
+from metablock import NetConfig, build, create_model, list_models, model_config
+from metablock.testing import manifest_of, random_state_dict, seeded_input
+
+torchvision = pytest.importorskip("torchvision")
+timm = pytest.importorskip("timm")
+
+REFERENCES = {
+    "mobilenet_v2": lambda: torchvision.models.mobilenet_v2(),
+    "mobilenet_v3_large": lambda: torchvision.models.mobilenet_v3_large(),
+    "mobilenet_v3_small": lambda: torchvision.models.mobilenet_v3_small(),
+    "efficientnet_b0": lambda: torchvision.models.efficientnet_b0(stochastic_depth_prob=0.0),
+    "efficientnet_v2_s": lambda: torchvision.models.efficientnet_v2_s(stochastic_depth_prob=0.0),
+    "shufflenet_v2_x1_0": lambda: torchvision.models.shufflenet_v2_x1_0(),
+    "resnet50": lambda: torchvision.models.resnet50(),
+    "repvit_m0_9": lambda: timm.create_model("repvit_m0_9"),
+    "repvit_m1_0": lambda: timm.create_model("repvit_m1_0"),
+    "repvit_m1_1": lambda: timm.create_model("repvit_m1_1"),
+    "repvit_m1_5": lambda: timm.create_model("repvit_m1_5"),
+    "repvit_m2_3": lambda: timm.create_model("repvit_m2_3"),
+    "mobilenetv4_conv_small": lambda: timm.create_model("mobilenetv4_conv_small"),
+}
+MODELS = list_models()
+X = seeded_input((2, 3, 64, 64), seed=7)
+
+
+def count(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def test_every_named_network_of_the_issue_exists() -> None:
+    wanted = set(REFERENCES) | {f"emo_{s}" for s in ("1m", "2m", "5m", "6m")} | {f"micronet_m{i}" for i in range(4)}
+    assert wanted <= set(MODELS)
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCES))
+def test_parameter_count_equals_reference(name: str) -> None:
+    assert count(create_model(name)) == count(REFERENCES[name]())
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCES))
+def test_from_reference_gives_the_named_config_and_equal_logits(name: str) -> None:
+    ref = REFERENCES[name]()
+    ref.load_state_dict(random_state_dict(manifest_of(ref.state_dict()), seed=11))
+    ref.eval()
+    ours = metablock.from_reference(ref).eval()
+    named = model_config(name)
+    assert ours.cfg.stages == named.stages and ours.cfg.stem == named.stem and ours.cfg.head == named.head
+    with torch.no_grad():
+        expected, got = ref(X), ours(X)
+    scale = max(1.0, expected.abs().max().item())
+    assert (got - expected).abs().max().item() <= 1e-4 * scale
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_config_round_trips_through_json_and_yaml(name: str) -> None:
+    cfg = model_config(name)
+    assert NetConfig.from_json(cfg.to_json()) == cfg
+    assert NetConfig.from_yaml(cfg.to_yaml()) == cfg
+    again = build(NetConfig.from_json(cfg.to_json()))
+    assert again.state_dict().keys() == build(cfg).state_dict().keys()
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_features_only_gives_strides_4_to_32_with_their_channels(name: str) -> None:
+    model = create_model(name, features_only=True).eval()
+    assert model.feature_strides() == [4, 8, 16, 32]
+    with torch.no_grad():
+        feats = model(X[:1])
+    assert [f.shape[1] for f in feats] == model.feature_channels()
+    assert [64 // f.shape[2] for f in feats] == [4, 8, 16, 32]
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_forward_backward_reparameterize_and_onnx(name: str) -> None:
+    ort = pytest.importorskip("onnxruntime")
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=10)
+    model.load_state_dict(random_state_dict(manifest_of(model.state_dict()), seed=5))
+    model.train()
+    out = model(X)
+    assert out.shape == (2, 10) and torch.isfinite(out).all()
+    out.square().mean().backward()
+    assert all(p.grad is not None for p in model.parameters())
+    model.eval()
+    with torch.no_grad():
+        # folding is exact: check it in float64, where random deep networks keep their precision
+        wide = copy.deepcopy(model).double()
+        expected64 = wide(X.double())
+        folded64 = metablock.reparameterize(wide)(X.double())
+        assert (folded64 - expected64).abs().max().item() <= 1e-8 * max(1.0, expected64.abs().max().item())
+        fused = metablock.reparameterize(copy.deepcopy(model))
+        expected = fused(X[:1])
+    buf = io.BytesIO()
+    torch.onnx.export(fused, (X[:1],), buf, dynamo=False, opset_version=17)
+    session = ort.InferenceSession(buf.getvalue(), providers=["CPUExecutionProvider"])
+    (onnx_out,) = session.run(None, {session.get_inputs()[0].name: X[:1].numpy()})
+    # random weights make deep residual networks amplify float32 rounding differences between
+    # kernels, so the export is compared relative to the output scale
+    scale = max(1.0, expected.abs().max().item())
+    assert (torch.from_numpy(onnx_out) - expected).abs().max().item() <= 1e-3 * scale
+
+
+def test_width_multiplier_scales_and_stays_buildable() -> None:
+    wide = create_model("mobilenet_v2", width_mult=1.4)
+    assert count(wide) > count(create_model("mobilenet_v2"))
+    assert wide.cfg.block_configs()[0][0].in_chs == 48
+
+
+def test_drop_path_rate_rises_over_residual_blocks() -> None:
+    cfg = model_config("emo_1m", drop_path_rate=0.1)
+    rates = [b.drop_path for s in cfg.block_configs() for b in s if b.shortcut != "none"]
+    assert rates == sorted(rates) and rates[-1] == pytest.approx(
+        0.1 * (sum(len(s) for s in cfg.block_configs()) - 1) / (sum(len(s) for s in cfg.block_configs()) - 1)
+    )
+
+
+def test_stages_from_blocks_gives_the_blocks_back() -> None:
+    cfg = model_config("mobilenet_v3_large")
+    flat = [b for s in cfg.block_configs() for b in s]
+    again = NetConfig(stem=cfg.stem, stages=metablock.stages_from_blocks(flat), head=cfg.head)
+    assert [b for s in again.block_configs() for b in s] == flat
+
+
+def test_invalid_network_configs_name_the_field() -> None:
+    cfg = model_config("mobilenet_v2")
+    with pytest.raises(metablock.ConfigError, match="depth"):
+        metablock.StageConfig(block=cfg.stages[0].block, depth=0, out_chs=16)
+    with pytest.raises(metablock.ConfigError, match="did you mean 'num_classes'"):
+        NetConfig.from_dict({**cfg.to_dict(), "num_class": 10})
+    with pytest.raises(metablock.ConfigError, match="unknown model 'mobilenet_v5'"):
+        create_model("mobilenet_v5")
+    with pytest.raises(metablock.ConfigError, match="stage 1 block 0"):
+        bad = cfg.stages[1].__class__(
+            block=cfg.stages[1].block, depth=2, out_chs=24, stride=2, first={"shortcut": "identity"}
+        )
+        NetConfig(stem=cfg.stem, stages=(cfg.stages[0], bad), head=cfg.head)
