@@ -18,8 +18,9 @@ sys.path.insert(0, str(ROOT))
 
 def tables() -> dict[str, str]:
     from metablock.presets import presets_markdown
+    from metablock.tables import networks_markdown
 
-    return {"blocks": presets_markdown()}
+    return {"blocks": presets_markdown(), "networks": networks_markdown()}
 
 
 def render(text: str) -> str:
