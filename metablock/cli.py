@@ -47,12 +47,28 @@ def _tour(args: argparse.Namespace) -> int:
     return 0
 
 
+# Subcommands that live in their own modules: each module has ``add_parser(subparsers)`` and sets
+# ``func`` on its parser. Modules are imported when the parser is built, so they keep heavy imports
+# (optuna, matplotlib) inside their functions.
+SUBCOMMAND_MODULES = ("metablock.profile", "search.cli", "search.report")
+
+
 def build_parser() -> argparse.ArgumentParser:
+    import importlib
+
     parser = argparse.ArgumentParser(prog="metablock", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     tour = sub.add_parser("tour", help="build every block preset, run it and print a table")
     tour.add_argument("--size", type=int, default=32, help="input height and width (default 32)")
     tour.set_defaults(func=_tour)
+    for module_name in SUBCOMMAND_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        module.add_parser(sub)
     return parser
 
 
