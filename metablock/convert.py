@@ -1,14 +1,17 @@
 """``convert_state_dict``: official EMO and MicroNet checkpoints onto metablock's key layout.
 
-The official code of EMO (zhangzjn/EMO, ``model/emo.py``) and MicroNet (liyunsheng13/micronet,
-``backbone/micronet.py``) is not a package, so instead of converting module instances we rename the
-keys of their state dicts. Renaming is by longest matching key prefix; every key must be renamed.
+Blocks (``iRMB``, ``DYMicroBlock``) and whole networks (EMO's ``stage0``... layout, MicroNet's
+``features.``... layout) are both covered. The official code of EMO (zhangzjn/EMO, ``model/emo.py``)
+and MicroNet (liyunsheng13/micronet, ``backbone/micronet.py``) is not a package, so instead of
+converting module instances we rename the keys of their state dicts. Renaming is by longest
+matching key prefix; every key must be renamed.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 
@@ -95,33 +98,155 @@ def micronet_block_pairs(keys: Sequence[str], prefix: str = "") -> Pairs:
     return MICRONET_BLOCK_EXPAND
 
 
-def _emo(keys: Sequence[str]) -> dict[str, str]:
+# Whole networks: the parts around the blocks (their key prefix -> ours)
+EMO_NETWORK: Pairs = (
+    ("stage0.0.convs.0.0", "stem.0.conv"),  # MSPatchEmb with one dilation: conv (bias) + BN
+    ("stage0.0.convs.0.1", "stem.0.norm"),
+    ("norm.norm", "head.0"),  # the last stage's norm (LayerNorm2d wraps an nn.LayerNorm)
+    ("norm", "head.0"),
+    ("head", "head.2.fc"),
+)
+MICRONET_NETWORK: Pairs = (
+    ("features.0.stem.0.conv.0", "stem.0.conv1.conv"),  # SpatialSepConvSF: k×1 conv, BN, 1×k conv, BN
+    ("features.0.stem.0.conv.1", "stem.0.conv1.norm"),
+    ("features.0.stem.0.conv.2", "stem.0.conv2.conv"),
+    ("features.0.stem.0.conv.3", "stem.0.conv2.norm"),
+    ("classifier.0.linear.0", "head.3.fc"),  # SwishLinear: Linear, BatchNorm1d, h-swish
+    ("classifier.0.linear.1", "head.3.norm_after"),
+    ("classifier.2.linear.0", "head.5.fc"),
+    ("classifier.2.linear.1", "head.5.norm_after"),
+)
+
+_EMO_BLOCK_KEY = re.compile(r"^(stage(\d+)\.(\d+))\.")
+_MICRONET_BLOCK_KEY = re.compile(r"^(features\.(\d+))\.")
+
+
+def rename_network(
+    keys: Sequence[str],
+    outer: Pairs,
+    block_key: re.Pattern[str],
+    place: Callable[[tuple[int, int]], tuple[int, int] | None],
+    block_pairs: Callable[[Sequence[str], str], Pairs],
+) -> dict[str, str]:
+    """Rename a whole network: keys matching ``block_key`` belong to a block at the official index
+    its groups give, which ``place`` maps to ours (stage, index) or ``None`` for a non-block; the
+    block's own keys go through ``block_pairs``, every other key through ``outer``."""
+    blocks: dict[str, list[str]] = {}
+    rest: list[str] = []
+    targets: dict[str, tuple[int, int]] = {}
+    for key in keys:
+        m = block_key.match(key)
+        where = place((int(m.group(2)), int(m.group(3)) if m.re.groups == 3 else 0)) if m else None
+        if m is None or where is None:
+            rest.append(key)
+            continue
+        blocks.setdefault(m.group(1), []).append(key)
+        targets[m.group(1)] = where
+    out = rename(rest, outer)
+    for prefix, block_keys in blocks.items():
+        stage, index = targets[prefix]
+        pairs = block_pairs(block_keys, prefix + ".")
+        out.update(rename(block_keys, pairs, prefix + ".", f"stages.{stage}.{index}."))
+    return out
+
+
+def _emo_place(index: tuple[int, int]) -> tuple[int, int] | None:
+    # stage0 holds the stem (0) and the first iRMB (1); stage i >= 1 is our stage i, block for block
+    stage, block = index
+    if stage == 0:
+        return (0, 0) if block == 1 else None
+    return stage, block
+
+
+def _emo(shapes: Mapping[str, tuple[int, ...]], model: Any = None) -> dict[str, str]:
+    keys = list(shapes)
     if any(k.startswith("stage0.") for k in keys):
-        raise ConfigError("convert_state_dict(source='emo'): whole-network checkpoints are not supported yet")
+        return rename_network(keys, EMO_NETWORK, _EMO_BLOCK_KEY, _emo_place, lambda _k, _p: EMO_BLOCK)
     return rename(keys, EMO_BLOCK)
 
 
-def _micronet(keys: Sequence[str]) -> dict[str, str]:
-    if any(k.startswith("features.") for k in keys):
-        raise ConfigError("convert_state_dict(source='micronet'): whole-network checkpoints are not supported yet")
-    return rename(keys, micronet_block_pairs(keys))
+def _layout(model: Any) -> list[tuple[int, int]]:
+    """(stage, index) of each block of a named network or NetConfig, in order."""
+    from .network import NetConfig
+    from .zoo import model_config
+
+    cfg = model if isinstance(model, NetConfig) else model_config(model)
+    return [(s, i) for s, stage in enumerate(cfg.stages) for i in range(stage.depth)]
 
 
-SOURCES: dict[str, Callable[[Sequence[str]], dict[str, str]]] = {"emo": _emo, "micronet": _micronet}
+def _micronet_network(keys: Sequence[str], layout: list[tuple[int, int]]) -> dict[str, str]:
+    def place(index: tuple[int, int]) -> tuple[int, int] | None:
+        n = index[0] - 1  # features.0 is the stem
+        if n < 0:
+            return None
+        if n >= len(layout):
+            raise ConfigError(
+                f"convert_state_dict: no block for key prefix 'features.{index[0]}' "
+                f"(the target network has {len(layout)} blocks)"
+            )
+        return layout[n]
+
+    return rename_network(keys, MICRONET_NETWORK, _MICRONET_BLOCK_KEY, place, micronet_block_pairs)
 
 
-def convert_state_dict(state_dict: Mapping[str, torch.Tensor], source: str) -> dict[str, torch.Tensor]:
+def _micronet(shapes: Mapping[str, tuple[int, ...]], model: Any = None) -> dict[str, str]:
+    keys = list(shapes)
+    if not any(k.startswith("features.") for k in keys):
+        return rename(keys, micronet_block_pairs(keys))
+    if model is not None:
+        return _micronet_network(keys, _layout(model))
+    blocks = {int(k.split(".")[1]) for k in keys if k.startswith("features.")} - {0}  # features.0: the stem
+    _micronet_network(keys, [(0, i) for i in range(max(blocks, default=0))])  # every key maps somewhere
+    # Our stages split where a block changes shape, which needs each block's stride: not in a state
+    # dict, so take the layout of the named MicroNet whose state dict has exactly these shapes.
+    from .network import build
+    from .zoo import list_models, model_config
+
+    for name in (n for n in list_models() if n.startswith("micronet_")):
+        cfg = model_config(name)
+        layout = _layout(cfg)
+        if len(blocks) != len(layout):
+            continue
+        names = _micronet_network(keys, layout)
+        with torch.device("meta"):
+            expected = {k: tuple(v.shape) for k, v in build(cfg).state_dict().items()}
+        if len(expected) == len(keys) and all(expected.get(names[k]) == shapes[k] for k in keys):
+            return names
+    raise ConfigError(
+        "convert_state_dict(source='micronet'): the checkpoint is none of the named MicroNets "
+        f"({', '.join(n for n in list_models() if n.startswith('micronet_'))}); pass model= (a name or NetConfig)"
+    )
+
+
+SOURCES: dict[str, Callable[[Mapping[str, tuple[int, ...]], Any], dict[str, str]]] = {
+    "emo": _emo,
+    "micronet": _micronet,
+}
+
+
+def convert_state_dict(
+    state_dict: Mapping[str, torch.Tensor], source: str, *, model: Any = None
+) -> dict[str, torch.Tensor]:
     """Rename an official EMO or MicroNet state dict (block or whole network) to metablock's keys.
 
     Args:
         state_dict: the official model's (or block's) state dict; a ``{"model": ...}`` or
             ``{"state_dict": ...}`` wrapper and a ``module.`` prefix are removed first.
         source: ``"emo"`` or ``"micronet"``.
+        model: for a whole MicroNet, the named network or ``NetConfig`` whose stage layout the keys
+            follow; by default the named MicroNet (M0 to M3) with exactly the checkpoint's shapes.
+            Our stages split where a block changes shape, which needs each block's stride, and a
+            state dict does not record strides. Whole EMO checkpoints need no ``model``: EMO's
+            stages are ours, block for block.
 
     Returns:
         A new dict that ``load_state_dict(..., strict=True)`` accepts on the matching
-        ``MetaMobileBlock`` (from ``block_config("irmb" | "irmb_attn" | "micro_block_*")`` or
-        ``micronet_block``) or named network.
+        ``MetaMobileBlock`` (from ``block_config("irmb" | "irmb_attn" | "micro_block_*")``,
+        ``emo_block`` or ``micronet_block``) or named network (``create_model("emo_1m")``, ...).
+
+    Raises:
+        ConfigError: a key that no mapping covers (the message names it), or a whole MicroNet
+            that matches no named network and no ``model`` was given.
 
     Example:
         >>> import metablock
@@ -138,5 +263,5 @@ def convert_state_dict(state_dict: Mapping[str, torch.Tensor], source: str) -> d
             state_dict = inner
             break
     sd = {re.sub(r"^module\.", "", k): v for k, v in state_dict.items()}
-    names = SOURCES[source](list(sd))
+    names = SOURCES[source]({k: tuple(v.shape) for k, v in sd.items()}, model)
     return {names[k]: v for k, v in sd.items()}
