@@ -10,7 +10,7 @@ from typing import Any
 from .costs import count_macs, count_params
 from .zoo import list_models, model_config, model_info
 
-OFFICIAL = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "official_networks.json"
+FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
 
 
 def package_references() -> dict[str, Callable[[], Any]]:
@@ -34,18 +34,24 @@ def package_references() -> dict[str, Callable[[], Any]]:
     return refs
 
 
+def official_counts() -> dict[str, tuple[int, int]]:
+    """(params, fvcore-default MACs at 224) of the official EMO and MicroNet models, as recorded in
+    the network fixtures ``tests/fixtures/*_net_*.json`` (``tools/record_official_fixtures.py``)."""
+    counts = {}
+    for path in sorted(FIXTURES.glob("*_net_*.json")):
+        fixture = json.loads(path.read_text())
+        counts[fixture["preset"]["model"]] = (int(fixture["params"]), int(fixture["fvcore_macs"]))
+    return counts
+
+
 def reference_counts(name: str) -> tuple[int, int] | None:
-    """(params, fvcore-default MACs at 224) of the reference, computed on it (official code for
-    EMO and MicroNet, recorded in ``tests/fixtures/official_networks.json``)."""
+    """(params, fvcore-default MACs at 224) of the reference, computed on it (torchvision / timm) or
+    recorded from the official code (EMO, MicroNet; see :func:`official_counts`)."""
     refs = package_references()
     if name in refs:
         ref = refs[name]()
         return count_params(ref), count_macs(ref, convention="fvcore")
-    if OFFICIAL.exists():
-        data = json.loads(OFFICIAL.read_text())
-        if name in data:
-            return int(data[name]["params"]), int(data[name]["fvcore_macs"])
-    return None
+    return official_counts().get(name)
 
 
 def networks_markdown() -> str:
@@ -59,7 +65,6 @@ def networks_markdown() -> str:
         ref = reference_counts(name)
         ref_params = f"{ref[0]:,}" if ref else "—"
         ref_macs = f"{ref[1] / 1e6:.1f} M" if ref else "—"
-        lines.append(
-            f"| `{name}` | {params:,} | {macs / 1e6:.1f} M | {ref_params} | {ref_macs} | {model_info(name)['reference']} |"
-        )
+        reference = model_info(name)["reference"]
+        lines.append(f"| `{name}` | {params:,} | {macs / 1e6:.1f} M | {ref_params} | {ref_macs} | {reference} |")
     return "\n".join(lines)
