@@ -1,0 +1,518 @@
+"""The Optuna driver: objectives, budgets, storage, samplers and worker processes.
+
+One trial: the space turns the trial into a candidate network (define-by-run), its costs come from
+metablock's per-block cost table (params, MACs in fvcore's convention, and latency when asked),
+budgets are recorded with ``Trial.set_constraint`` and checked *before* anything is scored (an
+over-budget candidate ends PRUNED, unscored), then the candidate is built and scored. Every trial
+stores its full ``NetConfig`` JSON, its flat labelled choices and its costs as user attributes, so
+any row of the results rebuilds its model.
+
+Trial counting: ``trials`` is the number of *finished* trials the study should hold (complete,
+pruned for budget or by the pruner, or failed with a recorded fault such as a NaN score). Running
+the same command again resumes the study and tops it up to that number; trials that failed without
+a recorded fault (a worker killed mid-trial) do not count, and their parameters are tried again.
+
+Example:
+    >>> settings = SearchSettings(space="mobilenet", trials=2, out="/tmp/mb-doc", progress=False,
+    ...                           score=ScoreSettings(score="naswot", batch_size=4, resolution=32))
+    >>> study = run_search(settings)
+    >>> len(study.trials)
+    2
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import multiprocessing as mp
+import os
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import metablock
+from metablock import ConfigError
+from metablock.costs import count_macs, count_params
+
+from .scores import ScoreSettings, compute_score, seeded_build
+from .space import Candidate, SearchSpace, get_space
+
+OBJECTIVES = {"score": "maximize", "macs": "minimize", "params": "minimize", "latency_ms": "minimize"}
+SAMPLERS = ("tpe", "nsga2", "random", "gp")
+FAULT = "fault"  # user attribute of a trial that failed for a reason of its own (counted as finished)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SearchSettings:
+    """Everything one search needs; ``metablock search`` fills it from the command line.
+
+    Args:
+        space: a built-in space name, a ``.yaml``/``.json`` space file or a ``SearchSpace``.
+        score: how candidates are scored.
+        objectives: ``score`` (maximised) and any of ``macs``, ``params``, ``latency_ms`` (minimised).
+        max_macs: budget on MACs (fvcore convention) at the candidate's resolution; ``None`` = none.
+        max_params: budget on parameters.
+        max_latency_ms: budget on latency (measured on this machine, CPU, ``latency_threads``).
+        trials: finished trials the study should hold.
+        sampler: ``tpe``, ``nsga2``, ``random`` or ``gp``.
+        seed: seed of the sampler (worker ``i`` uses ``seed + i``) and of the scores.
+        workers: worker processes sharing the storage.
+        timeout: seconds after which no new trial is started.
+        storage: an Optuna storage URL (``sqlite:///...``, ``postgresql://...``) or a journal file
+            path; default: ``<out>/study.journal``.
+        study: study name (resumed when it exists).
+        out: output directory (journal, results, Pareto configs).
+        baselines: enqueue the named networks the space contains as the first trials.
+        latency_threads: threads of latency measurements.
+        cost_cache: per-block cost table file shared by the workers; default ``<out>/costs.sqlite``.
+        progress: show a progress bar.
+    """
+
+    space: Any = "emo"
+    score: ScoreSettings = field(default_factory=ScoreSettings)
+    objectives: tuple[str, ...] = ("score", "macs")
+    max_macs: float | None = None
+    max_params: float | None = None
+    max_latency_ms: float | None = None
+    trials: int = 40
+    sampler: str = "tpe"
+    seed: int = 0
+    workers: int = 1
+    timeout: float | None = None
+    storage: str | None = None
+    study: str = "metablock"
+    out: str = "runs/search"
+    baselines: bool = True
+    latency_threads: int = 1
+    cost_cache: str | None = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "objectives", tuple(self.objectives))
+        if not self.objectives or self.objectives[0] != "score" and "score" in self.objectives:
+            raise ConfigError(f"objectives must start with 'score'; got objectives={list(self.objectives)}")
+        for obj in self.objectives:
+            if obj not in OBJECTIVES:
+                raise ConfigError(f"unknown objective {obj!r}; valid: {', '.join(OBJECTIVES)}")
+        if len(set(self.objectives)) != len(self.objectives):
+            raise ConfigError(f"objectives must not repeat; got objectives={list(self.objectives)}")
+        for name in ("max_macs", "max_params", "max_latency_ms"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+                raise ConfigError(f"{name} must be a number > 0; got {name}={value!r}")
+        for name, low in (("trials", 1), ("workers", 1), ("latency_threads", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ConfigError(f"{name} must be an integer >= {low}; got {name}={value!r}")
+        if self.sampler not in SAMPLERS:
+            raise ConfigError(f"unknown sampler {self.sampler!r}; valid: {', '.join(SAMPLERS)}")
+        if self.timeout is not None and not self.timeout > 0:
+            raise ConfigError(f"timeout must be > 0 seconds; got timeout={self.timeout!r}")
+        if not isinstance(self.study, str) or not self.study:
+            raise ConfigError(f"study must be a non-empty name; got study={self.study!r}")
+
+    @property
+    def directions(self) -> list[str]:
+        return [OBJECTIVES[o] for o in self.objectives]
+
+    @property
+    def storage_url(self) -> str:
+        return self.storage or str(Path(self.out) / "study.journal")
+
+    @property
+    def budgets(self) -> dict[str, float]:
+        pairs = (("macs", self.max_macs), ("params", self.max_params), ("latency_ms", self.max_latency_ms))
+        return {k: float(v) for k, v in pairs if v is not None}
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["score"] = self.score.to_dict()
+        out["objectives"] = list(self.objectives)
+        if isinstance(self.space, SearchSpace):
+            out["space"] = self.space.to_dict()
+        return out
+
+
+# ------------------------------------------------------------------------------- storage
+
+
+def make_storage(url: str) -> Any:
+    """An Optuna storage from a URL or a journal file path.
+
+    ``sqlite:///file.db``, ``postgresql://user@host/db`` and other SQLAlchemy URLs give an
+    ``RDBStorage`` with a heartbeat (a trial whose worker stops beating for two minutes is marked
+    failed and retried); anything else is a path to Optuna's journal file.
+    """
+    import optuna
+    from optuna.storages import JournalStorage, RDBStorage, RetryFailedTrialCallback
+    from optuna.storages.journal import JournalFileBackend
+
+    if "://" in url:
+        scheme = url.split("://", 1)[0]
+        if not scheme.replace("+", "").isalnum():
+            raise ConfigError(f"storage URL {url!r} has an invalid scheme {scheme!r}")
+        try:
+            return RDBStorage(
+                url,
+                heartbeat_interval=30,
+                grace_period=120,
+                failed_trial_callback=RetryFailedTrialCallback(max_retry=3),
+                engine_kwargs={"pool_pre_ping": True} if not url.startswith("sqlite") else {},
+            )
+        except (ImportError, ModuleNotFoundError) as exc:
+            raise ConfigError(f"storage {url!r} needs a database driver that is not installed: {exc}") from None
+        except Exception as exc:  # sqlalchemy errors: unknown dialect, unreachable server, bad path
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConfigError(f"cannot open storage {url!r}: {first}") from None
+    path = Path(url)
+    if path.exists() and path.is_dir():
+        raise ConfigError(f"storage {url!r} is a directory; give a journal file path or a database URL")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    del optuna
+    return JournalStorage(JournalFileBackend(str(path)))
+
+
+def _quiet() -> None:
+    """Silence Optuna's experimental-feature warnings for the features the driver relies on."""
+    import warnings
+
+    import optuna
+
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=FutureWarning)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def make_sampler(name: str, seed: int, n_objectives: int) -> Any:
+    import optuna
+
+    _quiet()
+
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "gp":
+        return optuna.samplers.GPSampler(seed=seed)
+    raise ConfigError(f"unknown sampler {name!r}; valid: {', '.join(SAMPLERS)}")
+
+
+def create_study(settings: SearchSettings, *, worker: int = 0) -> Any:
+    """Create or load the study (same name, same storage) with the worker's sampler."""
+    import optuna
+
+    storage = make_storage(settings.storage_url)
+    sampler = make_sampler(settings.sampler, settings.seed + worker, len(settings.objectives))
+    study = optuna.create_study(
+        storage=storage,
+        study_name=settings.study,
+        directions=settings.directions,  # type: ignore[arg-type]
+        sampler=sampler,
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
+        if len(settings.objectives) == 1
+        else optuna.pruners.NopPruner(),
+        load_if_exists=True,
+    )
+    if [d.name.lower() for d in study.directions] != settings.directions:
+        raise ConfigError(
+            f"study {settings.study!r} exists with directions {[d.name.lower() for d in study.directions]}, "
+            f"but objectives={list(settings.objectives)} need {settings.directions}; use another study name"
+        )
+    return study
+
+
+# ------------------------------------------------------------------------------- costs
+
+
+class Evaluator:
+    """Costs and scores of candidates (one per worker process)."""
+
+    def __init__(self, settings: SearchSettings) -> None:
+        self.settings = settings
+        self.space = get_space(settings.space)
+        cache = settings.cost_cache or str(Path(settings.out) / "costs.sqlite")
+        self._table = _cost_table(cache)
+
+    def costs(self, cand: Candidate, model: Any | None = None) -> dict[str, float]:
+        """``params``, ``macs`` and (when an objective or budget needs it) ``latency_ms``."""
+        need_latency = "latency_ms" in self.settings.objectives or self.settings.max_latency_ms is not None
+        if self._table is not None:
+            c = self._table.network(cand.net, cand.input_size)
+            out: dict[str, float] = {"params": int(c.params), "macs": int(c.macs)}
+        else:
+            model = model or metablock.build(cand.net)
+            out = {
+                "params": count_params(model),
+                "macs": count_macs(model, cand.input_size),
+            }
+        if need_latency:
+            out["latency_ms"] = _latency_ms(cand, self.settings.latency_threads)
+        return out
+
+
+def _cost_table(path: str) -> Any:
+    try:
+        from metablock.cost_table import CostTable
+    except ImportError:  # pragma: no cover - the cost table ships with metablock
+        return None
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return CostTable(path)
+
+
+def _latency_ms(cand: Candidate, threads: int) -> float:
+    model = metablock.build(cand.net).eval()
+    measure = getattr(metablock, "measure_latency", None)
+    if measure is not None:
+        result = measure(model, cand.input_size, batch=1, threads=threads)
+        return float(getattr(result, "median_ms", result))
+    import torch
+    import torch.utils.benchmark as bench
+
+    metablock.reparameterize(model)
+    x = torch.randn(1, *cand.input_size)
+    timer = bench.Timer("m(x)", globals={"m": model, "x": x}, num_threads=threads)
+    with torch.no_grad():
+        return float(timer.blocked_autorange(min_run_time=0.2).median * 1e3)
+
+
+# ------------------------------------------------------------------------------- objective
+
+
+class BudgetExceeded(Exception):
+    """A candidate is over a budget; the trial ends PRUNED without being scored."""
+
+
+def _fmt(name: str, value: float) -> str:
+    if name == "macs":
+        return f"{value / 1e6:.1f}M MACs"
+    if name == "params":
+        return f"{value / 1e6:.2f}M params"
+    return f"{value:.2f} ms"
+
+
+def objective(trial: Any, settings: SearchSettings, evaluator: Evaluator) -> tuple[float, ...]:
+    """Suggest, cost, check budgets, score; returns the objective values."""
+    import optuna
+
+    t0 = time.perf_counter()
+    cand = evaluator.space.suggest(trial)
+    trial.set_user_attr("config", cand.net.to_dict())
+    trial.set_user_attr("arch", cand.arch)
+    trial.set_user_attr("resolution", cand.resolution)
+    costs = evaluator.costs(cand)
+    for key, value in costs.items():
+        trial.set_user_attr(key, value)
+    over = []
+    for key, budget in settings.budgets.items():
+        trial.set_constraint(key, costs[key] - budget)
+        if costs[key] > budget:
+            over.append(f"{_fmt(key, costs[key])} > {_fmt(key, budget)}")
+    t1 = time.perf_counter()
+    trial.set_user_attr("time_costs_s", t1 - t0)
+    if over:
+        trial.set_user_attr("status", "over_budget")
+        trial.set_user_attr("reason", "over budget: " + ", ".join(over))
+        raise BudgetExceeded(", ".join(over))
+
+    model = seeded_build(cand.net, settings.seed)
+    single = len(settings.objectives) == 1
+
+    def report(step: int, value: float) -> None:
+        if single:
+            trial.report(value, step)
+            if trial.should_prune():
+                trial.set_user_attr("status", "pruned")
+                raise optuna.TrialPruned(f"pruned at step {step} with accuracy {value:.3f}")
+
+    t2 = time.perf_counter()
+    score = compute_score(model, settings.score, cand.resolution, report)
+    t3 = time.perf_counter()
+    trial.set_user_attr("time_build_s", t2 - t1)
+    trial.set_user_attr("time_score_s", t3 - t2)
+    if not math.isfinite(score):
+        raise FloatingPointError(f"score {settings.score.score} is {score}")
+    trial.set_user_attr("score", score)
+    trial.set_user_attr("status", "ok")
+    values = {"score": score, **costs}
+    return tuple(float(values[o]) for o in settings.objectives)
+
+
+def counted(trial: Any) -> bool:
+    """Whether a trial counts toward the study's ``trials`` (see the module docstring)."""
+    from optuna.trial import TrialState
+
+    if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
+        return True
+    return trial.state == TrialState.FAIL and FAULT in trial.user_attrs
+
+
+def finished(study: Any) -> int:
+    return sum(1 for t in study.get_trials(deepcopy=False) if counted(t))
+
+
+def run_trials(
+    settings: SearchSettings,
+    quota: int,
+    worker: int = 0,
+    deadline: float | None = None,
+    callback: Callable[[Any, Any], None] | None = None,
+) -> int:
+    """Run ``quota`` trials in this process (ask/tell); ``callback(study, trial)`` follows each one.
+
+    Returns how many trials finished."""
+    import optuna
+    from optuna.trial import TrialState
+
+    _quiet()
+    study = create_study(settings, worker=worker)
+    evaluator = Evaluator(settings)
+    done = 0
+    while done < quota and (deadline is None or time.time() < deadline):
+        trial = study.ask()
+        trial.set_user_attr("worker", f"{os.uname().nodename}:{os.getpid()}")
+        try:
+            values = objective(trial, settings, evaluator)
+        except (BudgetExceeded, optuna.TrialPruned):
+            study.tell(trial, state=TrialState.PRUNED)
+        except KeyboardInterrupt:
+            trial.set_user_attr(FAULT, "interrupted")
+            study.tell(trial, state=TrialState.FAIL)
+            raise
+        except Exception as exc:  # a fault of this candidate: record it and go on
+            reason = f"{type(exc).__name__}: {exc}"
+            trial.set_user_attr(FAULT, reason[:500])
+            trial.set_user_attr("status", "failed")
+            trial.set_user_attr("traceback", traceback.format_exc()[-2000:])
+            study.tell(trial, state=TrialState.FAIL)
+        else:
+            study.tell(trial, values)
+        done += 1
+        if callback is not None:
+            callback(study, trial)
+    return done
+
+
+def _worker_main(settings: SearchSettings, quota: int, worker: int, deadline: float | None) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    run_trials(settings, quota, worker, deadline)
+
+
+def _split(total: int, parts: int) -> list[int]:
+    return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
+
+
+def run_search(settings: SearchSettings) -> Any:
+    """Create or resume the study and run it to ``settings.trials`` finished trials.
+
+    With ``workers > 1`` the trials are shared between worker processes on the same storage.
+    Returns the study.
+    """
+    import optuna
+
+    _quiet()
+    Path(settings.out).mkdir(parents=True, exist_ok=True)
+    space = get_space(settings.space)
+    settings = dataclasses.replace(settings, space=space)
+    study = create_study(settings)
+    study.set_metric_names(list(settings.objectives))
+    study.set_user_attr("space", space.to_dict())
+    study.set_user_attr("settings", {k: v for k, v in settings.to_dict().items() if k != "space"})
+    if settings.baselines and not study.trials:
+        for name, params in list(space.baselines().items())[: settings.trials]:
+            study.enqueue_trial(params, user_attrs={"baseline": name})
+    retry_lost(study)
+    remaining = max(0, settings.trials - finished(study))
+    if remaining == 0:
+        return study
+    deadline = time.time() + settings.timeout if settings.timeout else None
+    workers = min(settings.workers, remaining)
+    bar = _progress(settings, study, remaining)
+    try:
+        if workers == 1:
+            _run_inline(settings, remaining, deadline, bar, study)
+        else:
+            ctx = mp.get_context("spawn")
+            procs = [
+                ctx.Process(target=_worker_main, args=(settings, quota, i, deadline), daemon=False)
+                for i, quota in enumerate(_split(remaining, workers))
+            ]
+            for p in procs:
+                p.start()
+            start = finished(study)
+            while any(p.is_alive() for p in procs):
+                time.sleep(0.5)
+                if bar is not None:
+                    bar.n = min(remaining, finished(study) - start)
+                    bar.refresh()
+            for p in procs:
+                p.join()
+            bad = [p.exitcode for p in procs if p.exitcode]
+            if bad:
+                raise RuntimeError(f"{len(bad)} worker(s) stopped with exit codes {bad}; run again to resume")
+    finally:
+        if bar is not None:
+            bar.close()
+    del optuna
+    return study
+
+
+def retry_lost(study: Any) -> int:
+    """Re-enqueue the parameters of trials that failed without a recorded fault (lost workers)."""
+    from optuna.trial import TrialState
+
+    retried = {t.user_attrs.get("retry_of") for t in study.get_trials(deepcopy=False)}
+    n = 0
+    for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
+        if FAULT not in t.user_attrs and t.number not in retried:
+            study.enqueue_trial(t.params, user_attrs={"retry_of": t.number}, skip_if_exists=False)
+            n += 1
+    return n
+
+
+def _progress(settings: SearchSettings, study: Any, total: int) -> Any:
+    if not settings.progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=f"{settings.study} ({settings.workers} worker(s))", unit="trial")
+
+
+def _run_inline(settings: SearchSettings, quota: int, deadline: float | None, bar: Any, study: Any) -> None:
+    best: list[float] = []
+
+    def update(study: Any, trial: Any) -> None:
+        if bar is None:
+            return
+        bar.update(1)
+        score = study.get_trials(deepcopy=False)[trial.number].user_attrs.get("score")
+        if score is not None:
+            best.append(score)
+            bar.set_postfix_str(f"best {settings.score.score}={max(best):.4g}")
+
+    run_trials(settings, quota, 0, deadline, update)
+
+
+def parse_amount(text: str, name: str) -> float:
+    """``300M``, ``1.5G``, ``250k`` or a plain number; raises ``ConfigError`` naming ``name``."""
+    units = {"k": 1e3, "K": 1e3, "m": 1e6, "M": 1e6, "g": 1e9, "G": 1e9}
+    raw = str(text).strip()
+    scale = units.get(raw[-1:], 1.0)
+    number = raw[:-1] if raw[-1:] in units else raw
+    try:
+        value = float(number) * scale
+    except ValueError:
+        raise ConfigError(f"{name} must be a number like 300M or 1.5G; got {name}={text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{name} must be > 0; got {name}={text!r}")
+    return value
+
+
+def objectives_arg(text: str) -> tuple[str, ...]:
+    return tuple(s.strip() for s in text.split(",") if s.strip())

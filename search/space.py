@@ -1,0 +1,1105 @@
+"""Search spaces over stage configurations of the Meta Mobile Block.
+
+A space is data (frozen dataclasses, loadable from YAML or JSON) kept apart from the model: global
+choices (input resolution, stem width, head width, activation), and per stage a stride, a depth
+range, width choices and per-block choices of operator, expansion λ, kernel and SE ratio, with
+attention settings (window size, head dim) that exist only for attention operators. Decoding a set
+of choices gives a :class:`metablock.NetConfig`; every block comes from a named operator builder
+(:data:`OPS`) that turns the choices into a ``BlockConfig`` through metablock's block presets.
+
+Labels are flat and hierarchical: ``resolution``, ``stem.width``, ``head.width``, ``act``,
+``s2.depth``, ``s2.width``, ``s2.act``, ``s2.b0.op``, ``s2.b0.exp``, ``s2.b0.kernel``,
+``s2.b0.se``, ``s2.b0.window``, ``s2.b0.head_dim``. Validity holds by construction: a head dim is
+offered only where it divides the stage width (its Optuna parameter is then named
+``s2.b0.head_dim@w80``, one distribution per width), and :meth:`SearchSpace.check` builds every
+combination once.
+
+Example:
+    >>> space = get_space("emo")
+    >>> cand = space.random(seed=0)
+    >>> cand.resolution in space.resolutions
+    True
+    >>> space.contains(metablock.model_config("emo_1m"))
+    True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import random
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Protocol
+
+import metablock
+from metablock import BlockConfig, ConfigError, LayerConfig, NetConfig, presets
+from metablock.config import ACTIVATIONS, canonical
+from metablock.errors import unknown
+from metablock.registry import Registry
+
+# ------------------------------------------------------------------------------- operators
+
+
+@dataclass(frozen=True)
+class BlockChoice:
+    """Everything an operator builder needs for one block."""
+
+    in_chs: int
+    out_chs: int
+    stride: int
+    exp: float
+    kernel: int
+    se: float
+    act: str
+    norm_in: str
+    first: bool
+    head_dim: int = 16
+    window: int = 7
+
+
+Builder = Callable[[BlockChoice], BlockConfig]
+
+
+@dataclass(frozen=True)
+class Operator:
+    """A named operator: its builder and whether it carries attention settings."""
+
+    build: Builder
+    attention: bool = False
+    description: str = ""
+
+
+OPS: Registry[Operator] = Registry("operator")
+
+
+def _op(name: str, *, attention: bool = False, description: str = "") -> Callable[[Builder], Builder]:
+    def deco(fn: Builder) -> Builder:
+        OPS.add(name, Operator(fn, attention, description))
+        return fn
+
+    return deco
+
+
+def _with_act(cfg: BlockConfig, act: str, default: str, *names: str) -> BlockConfig:
+    return cfg if act == default else cfg.replace(**dict.fromkeys(names, act))
+
+
+def _v3_se(cfg: BlockConfig, se: float) -> BlockConfig:
+    if not se:
+        return cfg
+    return cfg.replace(se_ratio=se, se_ref="hidden", se_round="floor_divisible", se_divisor=8, se_gate="hsigmoid")
+
+
+@_op("ir", description="MobileNetV2 inverted residual: 1x1 expand, depthwise F, linear 1x1 (SE as in MobileNetV3)")
+def _ir(b: BlockChoice) -> BlockConfig:
+    cfg = presets.mobilenet_v2_ir(in_chs=b.in_chs, out_chs=b.out_chs, stride=b.stride, exp_ratio=b.exp, kernel=b.kernel)
+    return _v3_se(_with_act(cfg, b.act, "relu6", "expand_act", "mixer_act"), b.se)
+
+
+@_op("mbconv", description="EfficientNet MBConv: expand rounded to 8, depthwise F, SE on the block input width")
+def _mbconv(b: BlockChoice) -> BlockConfig:
+    cfg = presets.mbconv(
+        in_chs=b.in_chs, out_chs=b.out_chs, stride=b.stride, exp_ratio=b.exp, kernel=b.kernel, se_ratio=b.se
+    )
+    return _with_act(cfg, b.act, "silu", "expand_act", "mixer_act", "se_act")
+
+
+@_op("fused", description="EfficientNetV2 Fused-MBConv: a full kxk expansion conv (F = identity), linear 1x1")
+def _fused(b: BlockChoice) -> BlockConfig:
+    cfg = presets.fused_mbconv(in_chs=b.in_chs, out_chs=b.out_chs, stride=b.stride, exp_ratio=b.exp, kernel=b.kernel)
+    cfg = _with_act(cfg, b.act, "silu", "expand_act")
+    return cfg.replace(se_ratio=b.se, se_ref="in", se_round="floor", se_act=b.act) if b.se else cfg
+
+
+def _emo(b: BlockChoice, attention: bool) -> BlockConfig:
+    return presets.emo_block(
+        dim_in=b.in_chs,
+        dim_out=b.out_chs,
+        norm_in=True,
+        has_skip=not b.first,
+        exp_ratio=b.exp,
+        norm_layer={"bn": "bn_2d", "ln2d": "ln_2d"}[b.norm_in],
+        act_layer=b.act,
+        v_proj=True,
+        dw_ks=b.kernel,
+        stride=b.stride,
+        se_ratio=b.se,
+        dim_head=b.head_dim,
+        window_size=b.window,
+        attn_s=attention,
+        qkv_bias=True,
+        attn_pre=True,
+    )
+
+
+@_op("irmb", description="EMO iRMB without attention: pre-norm, 1x1 expand, depthwise with inner residual, 1x1")
+def _irmb(b: BlockChoice) -> BlockConfig:
+    return _emo(b, attention=False)
+
+
+@_op("window_mhsa", attention=True, description="EMO iRMB with window MHSA cascaded with a depthwise conv")
+def _irmb_attn(b: BlockChoice) -> BlockConfig:
+    return _emo(b, attention=True)
+
+
+@_op("emo_stem", description="EMO's stem block: iRMB without pre-norm, skip or expansion, with SE")
+def _emo_stem(b: BlockChoice) -> BlockConfig:
+    return presets.emo_block(
+        dim_in=b.in_chs,
+        dim_out=b.out_chs,
+        norm_in=False,
+        has_skip=False,
+        exp_ratio=1,
+        norm_layer="bn_2d",
+        act_layer=b.act,
+        v_proj=False,
+        dw_ks=b.kernel,
+        stride=b.stride,
+        se_ratio=b.se,
+        dim_head=b.head_dim,
+        window_size=b.window,
+        attn_s=False,
+        qkv_bias=True,
+        attn_pre=True,
+    )
+
+
+@_op("repvit", description="RepViT block: RepVGG-style depthwise token mixer and SE, then a GELU FFN residual")
+def _repvit(b: BlockChoice) -> BlockConfig:
+    if b.stride == 1 and b.in_chs == b.out_chs:
+        return presets.repvit_block(chs=b.in_chs, exp_ratio=b.exp, kernel=b.kernel, use_se=b.se > 0)
+    cfg = presets.repvit_down(in_chs=b.in_chs, out_chs=b.out_chs, exp_ratio=b.exp, kernel=b.kernel)
+    return cfg if b.stride == 2 else cfg.replace(stride=1)
+
+
+@_op("conv", description="non-depthwise inverted residual: 1x1 expand, full kxk conv F, 1x1, act after the add")
+def _conv(b: BlockChoice) -> BlockConfig:
+    cfg = presets.nondw_ir(in_chs=b.in_chs, out_chs=b.out_chs, stride=b.stride, exp_ratio=b.exp, kernel=b.kernel)
+    cfg = _with_act(cfg, b.act, "relu", "expand_act", "mixer_act", "post_act")
+    return _v3_se(cfg, b.se)
+
+
+@_op("uib", description="MobileNetV4 universal inverted bottleneck, ExtraDW (depthwise before and after expand)")
+def _uib(b: BlockChoice) -> BlockConfig:
+    return presets._uib(b.in_chs, b.out_chs, b.stride, b.exp, b.kernel, b.kernel, act=b.act)
+
+
+def _groups(*widths: int) -> int:
+    return next(g for g in (4, 2, 1) if all(w % g == 0 for w in widths))
+
+
+@_op("shiftmax", description="MicroNet Micro-Block-B/C: grouped 1x1, factorized depthwise, dynamic shift-max")
+def _shiftmax(b: BlockChoice) -> BlockConfig:
+    c2 = max(1, round(b.exp))
+    g = _groups(b.in_chs, b.out_chs)
+    row = (b.stride, 1, b.out_chs, b.kernel, 1, c2, g, g, b.out_chs, g, g, 2, 2, 1, 1)
+    return presets.micronet_block(in_chs=b.in_chs, row=row)
+
+
+def list_operators() -> list[str]:
+    """Names of the operators a space can use."""
+    return OPS.names()
+
+
+# ------------------------------------------------------------------------------- choosers
+
+
+class Chooser(Protocol):
+    """Makes one choice per label (an Optuna trial, a random generator or stored values)."""
+
+    def categorical(self, label: str, choices: Sequence[Any]) -> Any: ...
+
+    def integer(self, label: str, low: int, high: int) -> int: ...
+
+
+class TrialChooser:
+    """Choices from an Optuna trial (define-by-run)."""
+
+    def __init__(self, trial: Any) -> None:
+        self.trial = trial
+
+    def categorical(self, label: str, choices: Sequence[Any]) -> Any:
+        return self.trial.suggest_categorical(label, list(choices))
+
+    def integer(self, label: str, low: int, high: int) -> int:
+        return int(self.trial.suggest_int(label, low, high))
+
+
+class RandomChooser:
+    """Uniform choices from a seeded ``random.Random`` (no global random state)."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.params: dict[str, Any] = {}
+
+    def categorical(self, label: str, choices: Sequence[Any]) -> Any:
+        self.params[label] = value = self.rng.choice(list(choices))
+        return value
+
+    def integer(self, label: str, low: int, high: int) -> int:
+        self.params[label] = value = self.rng.randint(low, high)
+        return value
+
+
+class DictChooser:
+    """Choices read from stored parameters; a missing or invalid value raises ``ConfigError``."""
+
+    def __init__(self, params: Mapping[str, Any]) -> None:
+        self.params = dict(params)
+
+    def _get(self, label: str) -> Any:
+        if label not in self.params:
+            raise ConfigError(f"parameters have no value for {label!r}")
+        return self.params[label]
+
+    def categorical(self, label: str, choices: Sequence[Any]) -> Any:
+        value = self._get(label)
+        if value not in list(choices):
+            raise ConfigError(f"parameter {label}={value!r} is not one of {list(choices)}")
+        return value
+
+    def integer(self, label: str, low: int, high: int) -> int:
+        value = self._get(label)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ConfigError(f"parameter {label}={value!r} must be an integer in [{low}, {high}]")
+        return value
+
+
+# ------------------------------------------------------------------------------- the space
+
+
+def _tuple(name: str, value: Any, kind: Any) -> tuple[Any, ...]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        value = (value,)
+    out = tuple(value)
+    for v in out:
+        if isinstance(v, bool) and kind is not bool or not isinstance(v, kind):
+            raise ConfigError(f"{name} must hold {getattr(kind, '__name__', kind)} values; got {name}={list(out)}")
+    return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class StageSpace:
+    """The choices of one stage.
+
+    Args:
+        stride: stride of the stage's first block (1 or 2).
+        depth: ``(min, max)`` number of blocks, inclusive.
+        widths: output width choices; empty keeps the input width.
+        ops: operator choices per block (names in :data:`OPS`).
+        first_ops: operator choices of the first block (default: ``ops``).
+        exp_ratios: expansion λ choices per block.
+        kernels: kernel choices per block.
+        se_ratios: SE ratio choices per block (0 = off).
+        acts: activation choices per stage; empty uses the space's global ``act`` choice.
+        norm_in: pre-norm of operators that have one (``bn`` or ``ln2d``).
+        window_sizes: attention window choices (``<= 0`` is global attention).
+        head_dims: attention head-dim choices (only those dividing the block's input width are offered).
+    """
+
+    stride: int = 2
+    depth: tuple[int, int] = (1, 3)
+    widths: tuple[int, ...] = ()
+    ops: tuple[str, ...] = ("ir",)
+    first_ops: tuple[str, ...] = ()
+    exp_ratios: tuple[float, ...] = (4.0,)
+    kernels: tuple[int, ...] = (3,)
+    se_ratios: tuple[float, ...] = (0.0,)
+    acts: tuple[str, ...] = ()
+    norm_in: str = "bn"
+    window_sizes: tuple[int, ...] = (7,)
+    head_dims: tuple[int, ...] = (16,)
+
+    def __post_init__(self) -> None:
+        conv = {
+            "depth": int,
+            "widths": int,
+            "ops": str,
+            "first_ops": str,
+            "exp_ratios": (int, float),
+            "kernels": int,
+            "se_ratios": (int, float),
+            "acts": str,
+            "window_sizes": int,
+            "head_dims": int,
+        }
+        for name, kind in conv.items():
+            object.__setattr__(self, name, _tuple(name, getattr(self, name), kind))
+        object.__setattr__(self, "exp_ratios", tuple(float(v) for v in self.exp_ratios))
+        object.__setattr__(self, "se_ratios", tuple(float(v) for v in self.se_ratios))
+        if self.stride not in (1, 2):
+            raise ConfigError(f"stride must be 1 or 2; got stride={self.stride!r}")
+        if len(self.depth) != 2 or not 1 <= self.depth[0] <= self.depth[1]:
+            raise ConfigError(f"depth must be [min, max] with 1 <= min <= max; got depth={list(self.depth)}")
+        for name in ("ops", "exp_ratios", "kernels", "se_ratios", "window_sizes", "head_dims"):
+            if not getattr(self, name):
+                raise ConfigError(f"{name} needs at least one choice; got {name}=[]")
+        for op in (*self.ops, *self.first_ops):
+            OPS.get(op)
+        for act in self.acts:
+            if act not in ACTIVATIONS:
+                raise unknown("stage act", act, ACTIVATIONS)
+        if self.norm_in not in ("bn", "ln2d"):
+            raise ConfigError(f"norm_in must be 'bn' or 'ln2d'; got norm_in={self.norm_in!r}")
+        for name, minimum in (("widths", 1), ("kernels", 1), ("head_dims", 1)):
+            for v in getattr(self, name):
+                if v < minimum:
+                    raise ConfigError(f"{name} must be >= {minimum}; got {name}={list(getattr(self, name))}")
+        for v in self.kernels:
+            if v % 2 == 0:
+                raise ConfigError(f"kernels must be odd; got kernels={list(self.kernels)}")
+        for v in self.exp_ratios:
+            if not v > 0:
+                raise ConfigError(f"exp_ratios must be > 0; got exp_ratios={list(self.exp_ratios)}")
+        for v in self.se_ratios:
+            if not 0 <= v <= 4:
+                raise ConfigError(f"se_ratios must be in [0, 4]; got se_ratios={list(self.se_ratios)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v for f in fields(self)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class SearchSpace:
+    """A search space: global choices, the fixed stem and head, and the stages.
+
+    Stem and head are lists of :class:`metablock.LayerConfig` fields in which ``out_chs`` may be
+    ``"stem"``, ``"stem/2"`` (the chosen stem width, or half of it) or ``"head"`` (the chosen head
+    width), and ``act`` may be ``"act"`` (the chosen global activation).
+
+    Args:
+        name: the space's name.
+        resolutions: input resolution choices (square inputs).
+        stem_widths: stem width choices.
+        head_widths: head width choices (used where the head says ``"head"``).
+        acts: global activation choices (stem, head and stages without their own ``acts``).
+        stem: stem layer templates.
+        head: head layer templates.
+        stages: the stages.
+        norm_eps: when set, every block's norm epsilon.
+        contains_models: named networks (``metablock.list_models()``) that are points of the space.
+    """
+
+    name: str = "custom"
+    resolutions: tuple[int, ...] = (224,)
+    stem_widths: tuple[int, ...] = (16,)
+    head_widths: tuple[int, ...] = (0,)
+    acts: tuple[str, ...] = ("relu",)
+    stem: tuple[Mapping[str, Any], ...] = ({"kind": "conv", "out_chs": "stem", "kernel": 3, "stride": 2,
+                                            "norm": "bn", "act": "act"},)  # fmt: skip
+    head: tuple[Mapping[str, Any], ...] = ({"kind": "pool"}, {"kind": "linear", "bias": True})
+    stages: tuple[StageSpace, ...] = ()
+    norm_eps: float | None = None
+    contains_models: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name, kind in (("resolutions", int), ("stem_widths", int), ("head_widths", int), ("acts", str)):
+            object.__setattr__(self, name, _tuple(name, getattr(self, name), kind))
+            if not getattr(self, name):
+                raise ConfigError(f"{name} needs at least one choice; got {name}=[]")
+        object.__setattr__(self, "contains_models", _tuple("contains_models", self.contains_models, str))
+        for r in self.resolutions:
+            if r < 32:
+                raise ConfigError(f"resolutions must be >= 32; got resolutions={list(self.resolutions)}")
+        for w in self.stem_widths:
+            if w < 1:
+                raise ConfigError(f"stem_widths must be >= 1; got stem_widths={list(self.stem_widths)}")
+        for act in self.acts:
+            if act not in ACTIVATIONS:
+                raise unknown("act", act, ACTIVATIONS)
+        for name in ("stem", "head"):
+            value = getattr(self, name)
+            if not isinstance(value, (list, tuple)) or not all(isinstance(v, Mapping) for v in value):
+                raise ConfigError(f"{name} must be a list of layer mappings; got {name}={value!r}")
+            object.__setattr__(self, name, tuple(dict(v) for v in value))
+        stages = []
+        for i, s in enumerate(self.stages):
+            if isinstance(s, StageSpace):
+                stages.append(s)
+                continue
+            if not isinstance(s, Mapping):
+                raise ConfigError(f"stages[{i}] must be a mapping; got {s!r}")
+            valid = {f.name for f in fields(StageSpace)}
+            for key in s:
+                if key not in valid:
+                    raise unknown(f"stages[{i}] field", key, valid)
+            try:
+                stages.append(StageSpace(**s))
+            except ConfigError as exc:
+                raise ConfigError(f"stages[{i}].{exc}") from None
+        if not stages:
+            raise ConfigError("a search space needs at least one stage; got stages=[]")
+        object.__setattr__(self, "stages", tuple(stages))
+        for i, s in enumerate(self.stages):
+            first_ops = s.first_ops or s.ops
+            widths = set(s.widths) if any(OPS.get(op).attention for op in s.ops) else set()
+            if any(OPS.get(op).attention for op in first_ops):
+                widths |= set(self._input_widths(i))
+            for w in sorted(widths):
+                if not any(w % h == 0 for h in s.head_dims):
+                    raise ConfigError(
+                        f"stages[{i}]: width {w} is not divisible by any head_dims {list(s.head_dims)}; "
+                        "attention needs width % head_dim == 0"
+                    )
+        for model in self.contains_models:
+            metablock.zoo.MODELS.get(model)
+
+    def _input_widths(self, index: int) -> tuple[int, ...]:
+        for s in reversed(self.stages[:index]):
+            if s.widths:
+                return s.widths
+        return self.stem_widths
+
+    # ------------------------------------------------------------------ serialisation
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.name == "stages":
+                v = [s.to_dict() for s in v]
+            elif f.name in ("stem", "head"):
+                v = [dict(x) for x in v]
+            elif isinstance(v, tuple):
+                v = list(v)
+            out[f.name] = v
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SearchSpace:
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"a search space must be a mapping; got {type(data).__name__}")
+        valid = {f.name for f in fields(cls)}
+        for key in data:
+            if key not in valid:
+                raise unknown("SearchSpace field", key, valid)
+        return cls(**data)
+
+    def replace(self, **changes: Any) -> SearchSpace:
+        valid = {f.name for f in fields(self)}
+        for key in changes:
+            if key not in valid:
+                raise unknown("SearchSpace field", key, valid)
+        return dataclasses.replace(self, **changes)
+
+    # ------------------------------------------------------------------ decoding
+    def decode(self, chooser: Chooser) -> Candidate:
+        """Make every choice through ``chooser`` and return the candidate network."""
+        arch: dict[str, Any] = {}
+
+        def cat(label: str, choices: Sequence[Any], store: str | None = None) -> Any:
+            value = chooser.categorical(label, choices) if len(choices) > 1 else choices[0]
+            arch[store or label] = value
+            return value
+
+        resolution = cat("resolution", self.resolutions)
+        stem_w = cat("stem.width", self.stem_widths)
+        head_w = cat("head.width", self.head_widths)
+        act = cat("act", self.acts)
+        stem = tuple(_layer(t, stem_w, head_w, act) for t in self.stem)
+        head = tuple(_layer(t, stem_w, head_w, act) for t in self.head)
+        chs = _stem_out(stem, 3)
+        blocks: list[BlockConfig] = []
+        for si, stage in enumerate(self.stages):
+            p = f"s{si}"
+            lo, hi = stage.depth
+            depth = chooser.integer(f"{p}.depth", lo, hi) if hi > lo else lo
+            arch[f"{p}.depth"] = depth
+            width = cat(f"{p}.width", stage.widths) if stage.widths else chs
+            arch[f"{p}.width"] = width
+            stage_act = cat(f"{p}.act", stage.acts) if stage.acts else act
+            for bi in range(depth):
+                q = f"{p}.b{bi}"
+                first = bi == 0
+                op_name = cat(f"{q}.op", stage.first_ops if first and stage.first_ops else stage.ops)
+                op = OPS.get(op_name)
+                exp = cat(f"{q}.exp", stage.exp_ratios)
+                kernel = cat(f"{q}.kernel", stage.kernels)
+                se = cat(f"{q}.se", stage.se_ratios)
+                head_dim, window = stage.head_dims[0], stage.window_sizes[0]
+                if op.attention:
+                    window = cat(f"{q}.window", stage.window_sizes)
+                    dims = _head_dims(stage, chs)
+                    label = f"{q}.head_dim" if dims == stage.head_dims else f"{q}.head_dim@w{chs}"
+                    head_dim = cat(label, dims, store=f"{q}.head_dim")
+                choice = BlockChoice(
+                    in_chs=chs,
+                    out_chs=width,
+                    stride=stage.stride if first else 1,
+                    exp=exp,
+                    kernel=kernel,
+                    se=se,
+                    act=stage_act,
+                    norm_in=stage.norm_in,
+                    first=first,
+                    head_dim=head_dim,
+                    window=window,
+                )
+                blocks.append(self._block(op_name, choice))
+                chs = width
+        net = NetConfig(
+            name=f"{self.name}-candidate",
+            stem=stem,
+            stages=metablock.stages_from_blocks(blocks),
+            head=head,
+        )
+        return Candidate(net=net, resolution=int(resolution), arch=arch)
+
+    def _block(self, op_name: str, choice: BlockChoice) -> BlockConfig:
+        try:
+            cfg = OPS.get(op_name).build(choice)
+            if self.norm_eps is not None and cfg.norm_eps != self.norm_eps:
+                cfg = cfg.replace(norm_eps=self.norm_eps)
+        except ConfigError as exc:
+            raise ConfigError(f"space {self.name!r}: operator {op_name!r} with {choice}: {exc}") from None
+        return cfg
+
+    def suggest(self, trial: Any) -> Candidate:
+        """The candidate chosen by an Optuna trial (define-by-run)."""
+        return self.decode(TrialChooser(trial))
+
+    def random(self, seed: int) -> Candidate:
+        """A uniformly random candidate from a seeded generator."""
+        chooser = RandomChooser(seed)
+        cand = self.decode(chooser)
+        return dataclasses.replace(cand, params=chooser.params)
+
+    def from_params(self, params: Mapping[str, Any]) -> Candidate:
+        """Rebuild the candidate of stored Optuna parameters (``trial.params``)."""
+        return dataclasses.replace(self.decode(DictChooser(params)), params=dict(params))
+
+    # ------------------------------------------------------------------ containment
+    def encode(self, cfg: NetConfig, resolution: int = 224) -> dict[str, Any] | None:
+        """The parameters that make ``cfg`` a point of this space, or ``None`` if it is not one.
+
+        Two networks are the same point when they build the same modules: block fields that a block
+        does not use (attention settings of a block without attention, say) are ignored.
+        """
+        if resolution not in self.resolutions:
+            return None
+        groups = _groups_of(cfg)
+        if len(groups) != len(self.stages):
+            return None
+        for base in itertools.product(self.stem_widths, self.head_widths, self.acts):
+            params = self._encode_with(cfg, groups, resolution, *base)
+            if params is not None:
+                try:
+                    cand = self.from_params(params)
+                except ConfigError:
+                    continue
+                if _same_net(cand.net, cfg):
+                    return params
+        return None
+
+    def _encode_with(
+        self, cfg: NetConfig, groups: list[list[BlockConfig]], resolution: int, stem_w: int, head_w: int, act: str
+    ) -> dict[str, Any] | None:
+        params: dict[str, Any] = {}
+
+        def put(label: str, value: Any, choices: Sequence[Any]) -> None:
+            if len(choices) > 1:
+                params[label] = value
+
+        put("resolution", resolution, self.resolutions)
+        put("stem.width", stem_w, self.stem_widths)
+        put("head.width", head_w, self.head_widths)
+        put("act", act, self.acts)
+        stem = tuple(_layer(t, stem_w, head_w, act) for t in self.stem)
+        head = tuple(_layer(t, stem_w, head_w, act) for t in self.head)
+        if stem != cfg.stem or head != cfg.head:
+            return None
+        chs = _stem_out(stem, 3)
+        for si, (stage, blocks) in enumerate(zip(self.stages, groups, strict=True)):
+            p = f"s{si}"
+            lo, hi = stage.depth
+            width = blocks[0].out_chs
+            if not lo <= len(blocks) <= hi or blocks[0].stride != stage.stride:
+                return None
+            if stage.widths and width not in stage.widths or not stage.widths and width != chs:
+                return None
+            if hi > lo:
+                params[f"{p}.depth"] = len(blocks)
+            put(f"{p}.width", width, stage.widths)
+            found = None
+            for stage_act in stage.acts or (act,):
+                found = self._encode_blocks(stage, p, blocks, chs, stage_act)
+                if found is not None:
+                    put(f"{p}.act", stage_act, stage.acts)
+                    break
+            if found is None:
+                return None
+            params.update(found)
+            chs = width
+        return params
+
+    def _encode_blocks(
+        self, stage: StageSpace, p: str, blocks: list[BlockConfig], in_chs: int, act: str
+    ) -> dict[str, Any] | None:
+        params: dict[str, Any] = {}
+        chs = in_chs
+        for bi, target in enumerate(blocks):
+            q = f"{p}.b{bi}"
+            first = bi == 0
+            want = _relevant(target)
+            ops = stage.first_ops if first and stage.first_ops else stage.ops
+            match = None
+            for op_name in ops:
+                op = OPS.get(op_name)
+                attn = (
+                    itertools.product(stage.window_sizes, _head_dims(stage, chs))
+                    if op.attention
+                    else [(stage.window_sizes[0], stage.head_dims[0])]
+                )
+                for exp, kernel, se, (window, head_dim) in itertools.product(
+                    stage.exp_ratios, stage.kernels, stage.se_ratios, attn
+                ):
+                    choice = BlockChoice(
+                        in_chs=chs,
+                        out_chs=target.out_chs,
+                        stride=stage.stride if first else 1,
+                        exp=exp,
+                        kernel=kernel,
+                        se=se,
+                        act=act,
+                        norm_in=stage.norm_in,
+                        first=first,
+                        head_dim=head_dim,
+                        window=window,
+                    )
+                    try:
+                        got = self._block(op_name, choice)
+                    except ConfigError:
+                        continue
+                    if _relevant(got) == want:
+                        match = (op_name, op, exp, kernel, se, window, head_dim)
+                        break
+                if match:
+                    break
+            if match is None:
+                return None
+            op_name, op, exp, kernel, se, window, head_dim = match
+            for label, value, choices in (
+                (f"{q}.op", op_name, ops),
+                (f"{q}.exp", exp, stage.exp_ratios),
+                (f"{q}.kernel", kernel, stage.kernels),
+                (f"{q}.se", se, stage.se_ratios),
+            ):
+                if len(choices) > 1:
+                    params[label] = value
+            if op.attention:
+                if len(stage.window_sizes) > 1:
+                    params[f"{q}.window"] = window
+                dims = _head_dims(stage, chs)
+                if len(dims) > 1:
+                    label = f"{q}.head_dim" if dims == stage.head_dims else f"{q}.head_dim@w{chs}"
+                    params[label] = head_dim
+            chs = target.out_chs
+        return params
+
+    def contains(self, cfg: NetConfig, resolution: int = 224) -> bool:
+        """Whether ``cfg`` (at ``resolution``) is a point of this space."""
+        return self.encode(cfg, resolution) is not None
+
+    def baselines(self) -> dict[str, dict[str, Any]]:
+        """Parameters of every named network this space claims to contain, for ``study.enqueue_trial``."""
+        out = {}
+        for name in self.contains_models:
+            params = self.encode(metablock.model_config(name), 224 if 224 in self.resolutions else self.resolutions[-1])
+            if params is None:
+                raise ConfigError(f"space {self.name!r} lists {name!r} in contains_models, but does not contain it")
+            out[name] = params
+        return out
+
+    def check(self, seeds: Iterable[int] = range(20)) -> None:
+        """Build ``BlockConfig``s for every operator/width/λ/kernel/SE combination and a few random
+        candidates; raises ``ConfigError`` naming the first combination that is invalid."""
+        for si, stage in enumerate(self.stages):
+            in_widths = self._input_widths(si)
+            widths = stage.widths or in_widths
+            for op_name in {*stage.ops, *stage.first_ops}:
+                op = OPS.get(op_name)
+                for cin, w, exp, k, se, first in itertools.product(
+                    set(in_widths) | set(widths),
+                    widths,
+                    stage.exp_ratios,
+                    stage.kernels,
+                    stage.se_ratios,
+                    (True, False),
+                ):
+                    if not first and cin != w or op_name not in (stage.first_ops or stage.ops if first else stage.ops):
+                        continue
+                    for hd in _head_dims(stage, cin) if op.attention else (stage.head_dims[0],):
+                        self._block(
+                            op_name,
+                            BlockChoice(
+                                in_chs=cin,
+                                out_chs=w,
+                                stride=stage.stride if first else 1,
+                                exp=exp,
+                                kernel=k,
+                                se=se,
+                                act=(stage.acts or self.acts)[0],
+                                norm_in=stage.norm_in,
+                                first=first,
+                                head_dim=hd,
+                                window=stage.window_sizes[0],
+                            ),
+                        )
+        for seed in seeds:
+            self.random(seed)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A decoded point of a space: the network, its input resolution and its flat labelled choices."""
+
+    net: NetConfig
+    resolution: int
+    arch: dict[str, Any]
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def input_size(self) -> tuple[int, int, int]:
+        return (self.net.in_chans, self.resolution, self.resolution)
+
+
+def _head_dims(stage: StageSpace, width: int) -> tuple[int, ...]:
+    return tuple(h for h in stage.head_dims if width % h == 0)
+
+
+def _layer(template: Mapping[str, Any], stem_w: int, head_w: int, act: str) -> LayerConfig:
+    values = dict(template)
+    out = values.get("out_chs")
+    if isinstance(out, str):
+        sizes = {"stem": stem_w, "stem/2": stem_w // 2, "head": head_w}
+        if out not in sizes:
+            raise unknown("layer out_chs placeholder", out, sizes)
+        values["out_chs"] = sizes[out]
+    if values.get("act") == "act":
+        values["act"] = act
+    try:
+        return LayerConfig.from_dict(values)
+    except TypeError as exc:
+        raise ConfigError(f"invalid layer template {dict(template)!r}: {exc}") from None
+
+
+def _stem_out(stem: tuple[LayerConfig, ...], chs: int) -> int:
+    for layer in stem:
+        if layer.kind in ("conv", "factorized_conv"):
+            chs = layer.out_chs
+    return chs
+
+
+def _groups_of(cfg: NetConfig) -> list[list[BlockConfig]]:
+    """Blocks grouped as stages: a new group at every stride or width change."""
+    groups: list[list[BlockConfig]] = []
+    for blocks in cfg.block_configs():
+        for b in blocks:
+            if not groups or b.stride > 1 or b.in_chs != b.out_chs or b.out_chs != groups[-1][-1].out_chs:
+                groups.append([b])
+            else:
+                groups[-1].append(b)
+    return groups
+
+
+_ATTENTION_FIELDS = ("window_size", "head_dim", "attn_pre", "v_group", "qkv_bias", "attn_drop")
+_REP_FIELDS = ("rep_scale", "rep_identity", "rep_post_norm")
+
+
+def _relevant(cfg: BlockConfig) -> dict[str, Any]:
+    """The fields of ``cfg`` that change the module it builds."""
+    d = canonical(cfg).to_dict()
+    if cfg.mixer != "window_mhsa":
+        for k in _ATTENTION_FIELDS:
+            d.pop(k)
+    if cfg.mixer != "rep_dw":
+        for k in _REP_FIELDS:
+            d.pop(k)
+    if cfg.expand == "none":
+        for k in ("exp_ratio", "expand_act", "expand_kernel", "expand_groups", "expand_norm", "expand_bias"):
+            d.pop(k)
+    d["widths"] = cfg.widths()
+    return d
+
+
+def _same_net(a: NetConfig, b: NetConfig) -> bool:
+    if a.stem != b.stem or a.head != b.head or a.in_chans != b.in_chans or a.width_mult != b.width_mult:
+        return False
+    ba = [_relevant(x) for s in a.block_configs() for x in s]
+    bb = [_relevant(x) for s in b.block_configs() for x in s]
+    return ba == bb
+
+
+# ------------------------------------------------------------------------------- named spaces
+
+SPACES: Registry[Callable[[], SearchSpace]] = Registry("search space")
+
+
+def list_spaces() -> list[str]:
+    """Names of the built-in spaces."""
+    return SPACES.names()
+
+
+def get_space(name: str | SearchSpace | Mapping[str, Any]) -> SearchSpace:
+    """A built-in space by name, a space itself, or one from a mapping or a ``.yaml``/``.json`` path."""
+    if isinstance(name, SearchSpace):
+        return name
+    if isinstance(name, Mapping):
+        return SearchSpace.from_dict(name)
+    if isinstance(name, (str, Path)) and str(name).endswith((".yaml", ".yml", ".json")):
+        return load_space(name)
+    return SPACES.get(str(name))()
+
+
+def load_space(path: str | Path) -> SearchSpace:
+    """Load a space from a YAML or JSON file (safe loaders only)."""
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read space file {str(path)!r}: {exc.strerror}") from None
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"space file {str(path)!r} is not valid {path.suffix[1:].upper()}: {exc}") from None
+    try:
+        return SearchSpace.from_dict(data)
+    except ConfigError as exc:
+        raise ConfigError(f"space file {str(path)!r}: {exc}") from None
+
+
+def random_config(space: str | SearchSpace, seed: int) -> NetConfig:
+    """The network of a uniformly random point of ``space`` (seeded)."""
+    return get_space(space).random(seed).net
+
+
+def _space(name: str) -> Callable[[Callable[[], SearchSpace]], Callable[[], SearchSpace]]:
+    def deco(fn: Callable[[], SearchSpace]) -> Callable[[], SearchSpace]:
+        SPACES.add(name, fn)
+        return fn
+
+    return deco
+
+
+_CONV = {"kind": "conv", "kernel": 3, "stride": 2, "norm": "bn"}
+_POOL_LINEAR = ({"kind": "pool"}, {"kind": "dropout", "p": 0.2}, {"kind": "linear", "bias": True})
+
+
+@_space("mobilenet")
+def _mobilenet() -> SearchSpace:
+    """MobileNetV2 / EfficientNet-B0 layout: seven stages of inverted residuals or MBConvs."""
+    strides = (1, 2, 2, 2, 1, 2, 1)
+    widths = ((16,), (24, 32), (32, 40, 48), (64, 80), (96, 112, 128), (160, 192), (320,))
+    depths = ((1, 1), (1, 3), (1, 4), (2, 5), (1, 4), (1, 5), (1, 1))
+    return SearchSpace(
+        name="mobilenet",
+        resolutions=(160, 192, 224),
+        stem_widths=(16, 24, 32),
+        head_widths=(1024, 1280),
+        acts=("relu6", "hswish", "silu"),
+        stem=({**_CONV, "out_chs": "stem", "act": "act"},),
+        head=({"kind": "conv", "out_chs": "head", "kernel": 1, "norm": "bn", "act": "act"}, *_POOL_LINEAR),
+        stages=tuple(
+            StageSpace(
+                stride=s,
+                depth=d,
+                widths=w,
+                ops=("ir", "mbconv"),
+                exp_ratios=(1.0,) if i == 0 else (3.0, 4.0, 6.0),
+                kernels=(3, 5),
+                se_ratios=(0.0, 0.25),
+            )
+            for i, (s, w, d) in enumerate(zip(strides, widths, depths, strict=True))
+        ),
+        contains_models=("mobilenet_v2", "efficientnet_b0"),
+    )
+
+
+@_space("efficientnetv2")
+def _efficientnetv2() -> SearchSpace:
+    """EfficientNetV2 layout: Fused-MBConv early stages, MBConv later ones (BN eps 1e-3)."""
+    rows = (  # stride, depth range, widths, ops, expansions
+        (1, (1, 3), (24,), ("fused",), (1.0,)),
+        (2, (2, 5), (32, 48), ("fused", "mbconv"), (2.0, 4.0)),
+        (2, (2, 5), (64, 80), ("fused", "mbconv"), (2.0, 4.0)),
+        (2, (3, 7), (112, 128), ("fused", "mbconv"), (4.0, 6.0)),
+        (1, (4, 9), (160, 176), ("mbconv",), (4.0, 6.0)),
+        (2, (6, 15), (256, 272), ("mbconv",), (4.0, 6.0)),
+    )
+    return SearchSpace(
+        name="efficientnetv2",
+        resolutions=(192, 224, 256),
+        stem_widths=(24,),
+        head_widths=(1280,),
+        acts=("silu",),
+        stem=({**_CONV, "out_chs": "stem", "act": "act", "eps": 1e-3},),
+        head=(
+            {"kind": "conv", "out_chs": "head", "kernel": 1, "norm": "bn", "act": "act", "eps": 1e-3},
+            *_POOL_LINEAR,
+        ),
+        stages=tuple(
+            StageSpace(stride=s, depth=d, widths=w, ops=ops, exp_ratios=e, kernels=(3,), se_ratios=(0.0, 0.25))
+            for s, d, w, ops, e in rows
+        ),
+        norm_eps=1e-3,
+        contains_models=("efficientnet_v2_s",),
+    )
+
+
+@_space("emo")
+def _emo_space() -> SearchSpace:
+    """EMO layout: a stem iRMB and four stages of iRMBs, window attention allowed in the last two."""
+    return SearchSpace(
+        name="emo",
+        resolutions=(192, 224),
+        stem_widths=(24,),
+        head_widths=(0,),
+        acts=("silu",),
+        stem=({**_CONV, "out_chs": "stem", "act": "none", "bias": True, "eps": 1e-6},),
+        head=({"kind": "norm", "norm": "ln2d", "eps": 1e-6}, {"kind": "pool"}, {"kind": "linear", "bias": True}),
+        stages=(
+            StageSpace(stride=1, depth=(1, 1), ops=("emo_stem",), exp_ratios=(1.0,), se_ratios=(1.0,), acts=("silu",)),
+            StageSpace(
+                stride=2,
+                depth=(2, 3),
+                widths=(32, 48),
+                ops=("irmb",),
+                exp_ratios=(2.0, 4.0),
+                acts=("silu",),
+                head_dims=(16, 24),
+            ),
+            StageSpace(
+                stride=2,
+                depth=(2, 3),
+                widths=(48, 72),
+                ops=("irmb",),
+                exp_ratios=(2.0, 2.5, 3.0, 5.0, 6.0),
+                acts=("silu",),
+                head_dims=(16, 24),
+            ),
+            StageSpace(
+                stride=2,
+                depth=(6, 9),
+                widths=(80, 120, 160),
+                ops=("irmb", "window_mhsa"),
+                first_ops=("irmb",),
+                exp_ratios=(3.0, 4.0, 6.0, 8.0),
+                kernels=(5,),
+                acts=("gelu",),
+                norm_in="ln2d",
+                head_dims=(20, 32),
+            ),
+            StageSpace(
+                stride=2,
+                depth=(2, 3),
+                widths=(168, 200, 288, 320),
+                ops=("irmb", "window_mhsa"),
+                first_ops=("irmb",),
+                exp_ratios=(3.5, 4.0, 5.0, 7.0, 8.0, 10.0),
+                kernels=(5,),
+                acts=("gelu",),
+                norm_in="ln2d",
+                head_dims=(20, 21, 32),
+            ),
+        ),
+        contains_models=("emo_1m", "emo_2m", "emo_5m", "emo_6m"),
+    )
+
+
+@_space("repvit")
+def _repvit_space() -> SearchSpace:
+    """RepViT layout: a two-conv stem and four stages of RepViT blocks (SE per block)."""
+    widths = ((48, 56, 64, 80), (96, 112, 128, 160), (192, 224, 256, 320), (384, 448, 512, 640))
+    depths = ((3, 7), (3, 8), (13, 27), (2, 5))
+    return SearchSpace(
+        name="repvit",
+        resolutions=(192, 224),
+        stem_widths=widths[0],
+        head_widths=(0,),
+        acts=("gelu",),
+        stem=(
+            {**_CONV, "out_chs": "stem/2", "act": "gelu"},
+            {**_CONV, "out_chs": "stem", "act": "none"},
+        ),
+        head=({"kind": "pool"}, {"kind": "distilled_linear", "bias": True, "norm": "bn_before"}),
+        stages=tuple(
+            StageSpace(
+                stride=1 if i == 0 else 2,
+                depth=d,
+                widths=() if i == 0 else widths[i],
+                ops=("repvit",),
+                exp_ratios=(2.0,),
+                kernels=(3, 5),
+                se_ratios=(0.0, 0.25),
+            )
+            for i, d in enumerate(depths)
+        ),
+        contains_models=("repvit_m0_9", "repvit_m1_0", "repvit_m1_1", "repvit_m1_5"),
+    )
+
+
+@_space("micronet")
+def _micronet_space() -> SearchSpace:
+    """MicroNet-like layout at low MACs: Micro-Block-B/C with dynamic shift-max in every stage."""
+    return SearchSpace(
+        name="micronet",
+        resolutions=(160, 224),
+        stem_widths=(8, 12, 16),
+        head_widths=(640, 960),
+        acts=("relu6",),
+        stem=({**_CONV, "out_chs": "stem", "act": "relu6"},),
+        head=(
+            {"kind": "pool"},
+            {"kind": "act", "act": "hswish"},
+            {"kind": "linear", "out_chs": "head", "bias": True, "norm": "bn_after", "act": "hswish"},
+            {"kind": "dropout", "p": 0.05},
+            {"kind": "linear", "bias": True, "norm": "bn_after", "act": "hswish"},
+        ),
+        stages=(
+            StageSpace(stride=2, depth=(1, 2), widths=(8, 16), ops=("shiftmax",), exp_ratios=(2.0, 3.0)),
+            StageSpace(stride=2, depth=(1, 2), widths=(16, 24), ops=("shiftmax",), exp_ratios=(2.0, 3.0)),
+            StageSpace(
+                stride=2, depth=(1, 3), widths=(32, 48), ops=("shiftmax",), exp_ratios=(3.0, 4.0, 6.0), kernels=(3, 5)
+            ),
+            StageSpace(
+                stride=2, depth=(1, 3), widths=(64, 96), ops=("shiftmax",), exp_ratios=(4.0, 6.0), kernels=(3, 5)
+            ),
+            StageSpace(stride=1, depth=(1, 2), widths=(96, 128), ops=("shiftmax",), exp_ratios=(4.0, 6.0)),
+        ),
+    )
+
+
+@_space("unified")
+def _unified() -> SearchSpace:
+    """Every operator in every stage: inverted residuals, MBConv, Fused-MBConv, iRMB with and without
+    window attention, shift-max micro-blocks, RepViT, UIB and full convs, with λ, kernel and SE."""
+    ops = ("ir", "mbconv", "fused", "irmb", "window_mhsa", "shiftmax", "repvit", "uib", "conv")
+    widths = ((16, 24, 32), (32, 48, 64), (64, 96, 128), (128, 160, 192, 256))
+    return SearchSpace(
+        name="unified",
+        resolutions=(160, 192, 224),
+        stem_widths=(16, 24, 32),
+        head_widths=(0,),
+        acts=("relu", "hswish", "silu", "gelu"),
+        stem=({**_CONV, "out_chs": "stem", "act": "act"},),
+        head=({"kind": "pool"}, {"kind": "linear", "bias": True}),
+        stages=tuple(
+            StageSpace(
+                stride=2,
+                depth=(1, 4),
+                widths=w,
+                ops=ops,
+                exp_ratios=(1.0, 2.0, 4.0, 6.0),
+                kernels=(3, 5),
+                se_ratios=(0.0, 0.25),
+                window_sizes=(7, 0),
+                head_dims=(8, 16, 32),
+                norm_in="bn" if i < 2 else "ln2d",
+            )
+            for i, w in enumerate(widths)
+        ),
+    )

@@ -1,0 +1,313 @@
+"""The search: spaces, suggest, scores, budgets, the driver, resuming, workers and results."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+import metablock
+from metablock import ConfigError, NetConfig
+from metablock.costs import count_macs, count_params
+from search import get_space, list_spaces, load_space
+from search.cli import add_parser  # noqa: F401 - the CLI module imports without optuna work
+from search.driver import SearchSettings, finished, run_search
+from search.results import config_of, pareto_mask, results, write_results
+from search.scores import ScoreSettings, compute_score, list_scores, seeded_build
+from search.space import SearchSpace, StageSpace
+
+TINY = {
+    "name": "tiny",
+    "resolutions": [32, 48],
+    "stem_widths": [8, 16],
+    "head_widths": [0],
+    "acts": ["relu", "hswish"],
+    "stem": [{"kind": "conv", "out_chs": "stem", "kernel": 3, "stride": 2, "norm": "bn", "act": "act"}],
+    "head": [{"kind": "pool"}, {"kind": "linear", "bias": True}],
+    "stages": [
+        {"stride": 2, "depth": [1, 2], "widths": [16, 24], "ops": ["ir", "mbconv", "fused"], "exp_ratios": [1, 3]},
+        {
+            "stride": 2,
+            "depth": [1, 2],
+            "widths": [32, 48],
+            "ops": ["irmb", "window_mhsa", "shiftmax"],
+            "first_ops": ["irmb", "ir"],
+            "exp_ratios": [2, 4],
+            "kernels": [3, 5],
+            "se_ratios": [0, 0.25],
+            "head_dims": [16, 32],
+            "window_sizes": [4, 0],
+        },
+    ],
+}
+
+FAST = ScoreSettings(score="naswot", batch_size=4, resolution=32)
+
+
+def tiny_settings(tmp_path: Path, **kw: object) -> SearchSettings:
+    base: dict[str, object] = dict(space=TINY, score=FAST, trials=4, out=str(tmp_path), progress=False, seed=0)
+    base.update(kw)
+    return SearchSettings(**base)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------------------ spaces
+@pytest.mark.parametrize("name", list_spaces())
+def test_named_space_is_valid_and_contains_its_named_networks(name: str) -> None:
+    space = get_space(name)
+    space.check(seeds=range(3))
+    for model in space.contains_models:
+        assert space.contains(metablock.model_config(model)), model
+        params = space.baselines()[model]
+        rebuilt = space.from_params(params).net
+        ref = metablock.model_config(model)
+        assert count_params(rebuilt) == count_params(ref)
+
+
+def test_every_issue_space_exists_and_the_families_are_claimed() -> None:
+    assert {"mobilenet", "efficientnetv2", "emo", "repvit", "micronet", "unified"} <= set(list_spaces())
+    assert {"emo_1m", "emo_2m", "emo_5m", "emo_6m"} <= set(get_space("emo").contains_models)
+    assert "efficientnet_v2_s" in get_space("efficientnetv2").contains_models
+
+
+def test_a_network_of_another_family_is_not_contained() -> None:
+    assert not get_space("emo").contains(metablock.model_config("mobilenet_v2"))
+    assert not get_space("mobilenet").contains(metablock.model_config("emo_1m"))
+    assert not get_space("mobilenet").contains(metablock.model_config("mobilenet_v2"), resolution=300)
+
+
+@pytest.mark.parametrize("name", list_spaces())
+def test_random_candidates_build_run_and_round_trip(name: str) -> None:
+    space = get_space(name)
+    for seed in range(2):
+        cand = space.random(seed)
+        again = space.from_params(cand.params)
+        assert again.net == cand.net and again.resolution == cand.resolution
+        assert NetConfig.from_json(cand.net.to_json()) == cand.net
+        model = metablock.build(cand.net)
+        out = model(torch.randn(2, 3, 64, 64))
+        assert out.shape == (2, 1000) and torch.isfinite(out).all()
+
+
+def test_unified_space_offers_every_operator_in_every_stage() -> None:
+    space = get_space("unified")
+    ops = {"ir", "mbconv", "fused", "irmb", "window_mhsa", "shiftmax", "repvit", "uib", "conv"}
+    for stage in space.stages:
+        assert ops <= set(stage.ops)
+    seen = set()
+    for seed in range(40):
+        seen |= {v for k, v in space.random(seed).arch.items() if k.endswith(".op")}
+    assert ops <= seen
+
+
+def test_labels_are_flat_and_attention_settings_exist_only_for_attention_blocks() -> None:
+    space = get_space(TINY)
+    for seed in range(30):
+        arch = space.random(seed).arch
+        for key, op in arch.items():
+            if key.endswith(".op"):
+                block = key[: -len(".op")]
+                has_attn = f"{block}.head_dim" in arch
+                assert has_attn == (op == "window_mhsa"), (key, op, arch)
+                if has_attn:
+                    assert arch[block.rsplit(".", 1)[0] + ".width"] % arch[f"{block}.head_dim"] == 0
+        assert "s0.depth" in arch and "s1.b0.op" in arch
+
+
+def test_space_round_trips_through_yaml(tmp_path: Path) -> None:
+    space = get_space("emo")
+    path = tmp_path / "emo.yaml"
+    path.write_text(yaml.safe_dump(space.to_dict()))
+    assert load_space(path) == space
+    json_path = tmp_path / "emo.json"
+    json_path.write_text(json.dumps(space.to_dict()))
+    assert get_space(str(json_path)) == space
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"stages": [{"stride": 3}]}, "stride"),
+        ({"stages": [{"depth": [3, 1]}]}, "depth"),
+        ({"stages": [{"ops": ["dwconvv"]}]}, "dwconvv"),
+        ({"stages": [{"kernels": [4]}]}, "kernels"),
+        ({"stages": [{"widths": [40], "ops": ["window_mhsa"], "head_dims": [32]}]}, "head_dims"),
+        ({"stages": [{"widht": [40]}]}, "widht"),
+        ({"resolutions": []}, "resolutions"),
+        ({"acts": ["relux"]}, "relux"),
+        ({"colour": 1}, "colour"),
+    ],
+)
+def test_invalid_spaces_name_the_field(change: dict[str, object], field: str) -> None:
+    with pytest.raises(ConfigError, match=field):
+        SearchSpace.from_dict({**TINY, **change})
+
+
+def test_unreadable_space_files_raise_config_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("stages: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_space(bad)
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_space(tmp_path / "missing.yaml")
+    with pytest.raises(ConfigError, match="unknown search space 'emoo'.*did you mean 'emo'"):
+        get_space("emoo")
+
+
+def test_stage_space_rejects_bad_values() -> None:
+    with pytest.raises(ConfigError, match="exp_ratios"):
+        StageSpace(exp_ratios=(0,))
+
+
+# ------------------------------------------------------------------------------ scores
+@pytest.mark.parametrize("score", ["naswot", "synflow", "grad_norm", "zen"])
+def test_proxies_are_finite_and_repeat_with_the_seed(score: str) -> None:
+    net = get_space(TINY).random(1).net
+    settings = ScoreSettings(score=score, batch_size=8, resolution=32, seed=3)
+    a = compute_score(seeded_build(net, 0), settings)
+    b = compute_score(seeded_build(net, 0), settings)
+    assert math.isfinite(a)
+    assert a == pytest.approx(b, rel=1e-9)
+
+
+def test_naswot_separates_a_network_from_its_collapsed_copy() -> None:
+    net = metablock.build(get_space(TINY).random(2).net)
+    settings = ScoreSettings(score="naswot", batch_size=8, resolution=32)
+    good = compute_score(net, settings)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.zero_()
+    assert compute_score(net, settings) < good
+
+
+def test_short_training_learns_digits_and_reports_progress() -> None:
+    torch.manual_seed(0)
+    net = metablock.build(get_space(TINY).random(4).net.replace(num_classes=10))
+    seen: list[tuple[int, float]] = []
+    settings = ScoreSettings(score="train", batch_size=32, resolution=16, train_steps=60, eval_every=20, lr=0.1)
+    acc = compute_score(net, settings, report=lambda s, a: seen.append((s, a)))
+    assert [s for s, _ in seen] == [20, 40, 60]
+    assert acc == seen[-1][1]
+    assert acc > 0.3  # ten classes: chance is 0.1
+
+
+def test_score_settings_reject_bad_values() -> None:
+    with pytest.raises(ConfigError, match="unknown score 'nasbot'"):
+        ScoreSettings(score="nasbot")
+    with pytest.raises(ConfigError, match="batch_size"):
+        ScoreSettings(batch_size=1)
+    assert set(list_scores()) >= {"naswot", "synflow", "grad_norm", "zen", "train"}
+
+
+# ------------------------------------------------------------------------------ driver
+def test_small_study_end_to_end(tmp_path: Path) -> None:
+    budget = 3e6
+    study = run_search(tiny_settings(tmp_path, trials=6, max_macs=budget))
+    assert finished(study) == 6
+    df = results(str(tmp_path / "study.journal"))
+    assert len(df) == 6
+    for col in ("number", "state", "feasible", "pareto", "score", "macs", "params", "s0.depth", "s0.b0.op", "config"):
+        assert col in df.columns, col
+    scored = df[df["status"] == "ok"]
+    assert (scored["macs"] <= budget).all()
+    over = df[df["status"] == "over_budget"]
+    assert over["score"].isna().all() and (over["macs"] > budget).all() and (~over["feasible"]).all()
+    assert df.loc[df["pareto"], "feasible"].all()
+    for _, row in df.iterrows():  # every stored config rebuilds its model with the stored costs
+        if row["state"] in ("complete", "pruned"):
+            cfg = config_of(row)
+            size = (3, int(row["resolution"]), int(row["resolution"]))
+            assert count_macs(cfg, size) == row["macs"]
+    paths = write_results(df, tmp_path)
+    assert pd.read_parquet(paths["parquet"])["number"].tolist() == df["number"].tolist()
+    assert len(pd.read_csv(paths["csv"])) == 6
+    for path in paths["pareto"].glob("trial_*.json"):
+        metablock.build(NetConfig.from_json(path.read_text()))
+    assert len(list(paths["pareto"].glob("trial_*.json"))) == int(df["pareto"].sum())
+
+
+def test_resuming_tops_the_same_study_up(tmp_path: Path) -> None:
+    run_search(tiny_settings(tmp_path, trials=2))
+    study = run_search(tiny_settings(tmp_path, trials=4))
+    assert finished(study) == 4
+    assert [t.number for t in study.trials] == [0, 1, 2, 3]
+    again = run_search(tiny_settings(tmp_path, trials=4))
+    assert len(again.trials) == 4
+
+
+def test_seeded_studies_repeat(tmp_path: Path) -> None:
+    a = run_search(tiny_settings(tmp_path / "a", trials=3))
+    b = run_search(tiny_settings(tmp_path / "b", trials=3))
+    assert [t.params for t in a.trials] == [t.params for t in b.trials]
+    assert [t.values for t in a.trials] == [t.values for t in b.trials]
+
+
+def test_two_worker_processes_share_the_journal(tmp_path: Path) -> None:
+    study = run_search(tiny_settings(tmp_path, trials=4, workers=2))
+    assert finished(study) == 4
+    assert sorted(t.number for t in study.trials) == [0, 1, 2, 3]
+    assert len({t.user_attrs["worker"] for t in study.trials}) == 2
+
+
+def test_named_networks_are_enqueued_as_baselines(tmp_path: Path) -> None:
+    settings = SearchSettings(space="emo", score=FAST, trials=2, out=str(tmp_path), progress=False)
+    study = run_search(settings)
+    assert [t.user_attrs.get("baseline") for t in study.trials] == ["emo_1m", "emo_2m"]
+    df = results(study)
+    assert metablock.model_config("emo_1m") == config_of(df.iloc[0]) or get_space("emo").contains(
+        config_of(df.iloc[0])
+    )
+    assert df.iloc[0]["params"] == count_params(metablock.model_config("emo_1m"))
+
+
+def test_single_objective_training_study_can_prune(tmp_path: Path) -> None:
+    score = ScoreSettings(score="train", batch_size=16, resolution=16, train_steps=4, eval_every=1)
+    study = run_search(tiny_settings(tmp_path, trials=7, objectives=("score",), score=score))
+    assert finished(study) == 7
+    assert study.directions == [optuna.study.StudyDirection.MAXIMIZE]
+    assert all(len(t.intermediate_values) >= 1 for t in study.trials if t.state.name == "COMPLETE")
+
+
+def test_objective_latency_is_measured(tmp_path: Path) -> None:
+    study = run_search(tiny_settings(tmp_path, trials=1, objectives=("score", "latency_ms")))
+    t = study.trials[0]
+    assert t.user_attrs["latency_ms"] > 0 and t.values[1] == t.user_attrs["latency_ms"]
+
+
+def test_settings_reject_bad_values(tmp_path: Path) -> None:
+    for kw, field in (
+        ({"max_macs": -1}, "max_macs"),
+        ({"max_params": 0}, "max_params"),
+        ({"trials": 0}, "trials"),
+        ({"sampler": "cmaes"}, "sampler"),
+        ({"objectives": ("macs", "score")}, "objectives"),
+        ({"objectives": ("score", "flops")}, "flops"),
+        ({"workers": 0}, "workers"),
+    ):
+        with pytest.raises(ConfigError, match=field):
+            tiny_settings(tmp_path, **kw)
+
+
+def test_pareto_mask() -> None:
+    rows = [[1.0, 10.0], [2.0, 10.0], [2.0, 20.0], [0.5, 1.0]]
+    assert pareto_mask(rows, ["maximize", "minimize"]) == [False, True, False, True]
+
+
+def test_cli_runs_a_study_and_prints_the_front(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from metablock.cli import main
+
+    space = tmp_path / "tiny.yaml"
+    space.write_text(yaml.safe_dump(TINY))
+    argv = ["search", "--space", str(space), "--trials", "3", "--out", str(tmp_path), "--resolution", "32"]
+    argv += ["--batch-size", "4", "--max-macs", "50M", "--no-progress", "--sampler", "random"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "Pareto front" in out and "score" in out
+    assert (tmp_path / "results.parquet").exists()
+    assert main(["search", "--max-macs", "-5", "--out", str(tmp_path)]) == 2
+    assert "--max-macs" in capsys.readouterr().err
