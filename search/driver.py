@@ -8,9 +8,23 @@ stores its full ``NetConfig`` JSON, its flat labelled choices and its costs as u
 any row of the results rebuilds its model.
 
 Trial counting: ``trials`` is the number of *finished* trials the study should hold (complete,
-pruned for budget or by the pruner, or failed with a recorded fault such as a NaN score). Running
-the same command again resumes the study and tops it up to that number; trials that failed without
-a recorded fault (a worker killed mid-trial) do not count, and their parameters are tried again.
+pruned for budget or by the pruner, or failed with a recorded fault such as a NaN score, an
+exception or running out of memory). Running the same command again resumes the study and tops it
+up to that number; trials that failed without a recorded fault (a worker killed mid-trial) do not
+count, and their parameters are tried again. Any number of processes, on any number of machines,
+may run the same command against one storage at once: before each new trial a worker checks the
+study, and a trial asked after the study already holds ``trials`` finished or running ones (a race
+between workers) is told FAIL at once, unevaluated, with the user attribute ``surplus``; it never
+counts and is never retried.
+
+Lost workers: every running trial records ``worker = "host:pid"`` and a ``heartbeat`` (Unix time)
+that a background thread renews every ``heartbeat_s`` seconds; RDB storages (SQLite, PostgreSQL)
+also get Optuna's own heartbeat, kept on the database clock. When a study starts or resumes, a
+RUNNING trial is *stale* when its worker runs on this host and its pid is gone, or its last
+heartbeat (Optuna's for RDB storages, ours for the journal) is older than ``grace_s`` seconds.
+Stale trials are marked FAIL with the user attribute ``lost`` holding the reason, and their
+parameters are enqueued again (the retry records ``retry_of``). Host names must differ between
+machines, and machines sharing a journal file need clocks within a few seconds of each other.
 
 Example:
     >>> settings = SearchSettings(space="mobilenet", trials=2, out="/tmp/mb-doc", progress=False,
@@ -43,6 +57,8 @@ from .space import Candidate, SearchSpace, get_space
 OBJECTIVES = {"score": "maximize", "macs": "minimize", "params": "minimize", "latency_ms": "minimize"}
 SAMPLERS = ("tpe", "nsga2", "random", "gp")
 FAULT = "fault"  # user attribute of a trial that failed for a reason of its own (counted as finished)
+LOST = "lost"  # user attribute of a trial whose worker stopped mid-trial (not counted; retried)
+SURPLUS = "surplus"  # user attribute of a trial asked past the quota by a racing worker (never evaluated)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,7 +83,8 @@ class SearchSettings:
         out: output directory (journal, results, Pareto configs).
         baselines: enqueue the named networks the space contains as the first trials.
         latency_threads: threads of latency measurements.
-        cost_cache: per-block cost table file shared by the workers; default ``<out>/costs.sqlite``.
+        cost_cache: per-block cost table file shared by workers and studies; default
+            :func:`default_cost_cache`.
         progress: show a progress bar.
     """
 
@@ -89,6 +106,8 @@ class SearchSettings:
     latency_threads: int = 1
     cost_cache: str | None = None
     progress: bool = True
+    heartbeat_s: float = 10.0
+    grace_s: float = 120.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "objectives", tuple(self.objectives))
@@ -111,6 +130,14 @@ class SearchSettings:
             raise ConfigError(f"unknown sampler {self.sampler!r}; valid: {', '.join(SAMPLERS)}")
         if self.timeout is not None and not self.timeout > 0:
             raise ConfigError(f"timeout must be > 0 seconds; got timeout={self.timeout!r}")
+        for name in ("heartbeat_s", "grace_s"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise ConfigError(f"{name} must be a number of seconds > 0; got {name}={value!r}")
+        if self.grace_s <= 2 * self.heartbeat_s:
+            raise ConfigError(
+                f"grace_s must exceed two heartbeats; got grace_s={self.grace_s!r}, heartbeat_s={self.heartbeat_s!r}"
+            )
         if not isinstance(self.study, str) or not self.study:
             raise ConfigError(f"study must be a non-empty name; got study={self.study!r}")
 
@@ -139,40 +166,56 @@ class SearchSettings:
 # ------------------------------------------------------------------------------- storage
 
 
-def make_storage(url: str) -> Any:
+def make_storage(url: str, *, heartbeat_s: float = 10.0, grace_s: float = 120.0) -> Any:
     """An Optuna storage from a URL or a journal file path.
 
-    ``sqlite:///file.db``, ``postgresql://user@host/db`` and other SQLAlchemy URLs give an
-    ``RDBStorage`` with a heartbeat (a trial whose worker stops beating for two minutes is marked
-    failed and retried); anything else is a path to Optuna's journal file.
+    ``sqlite:///file.db``, ``postgresql://user:pass@host/db`` and other SQLAlchemy URLs give an
+    ``RDBStorage`` with Optuna's heartbeat (every ``heartbeat_s`` seconds; a trial silent for
+    ``grace_s`` seconds is stale, see the module docstring). SQLite waits up to 60 s for a lock
+    (unless the URL sets ``?timeout=``): it serialises writers, so it suits a few workers on one
+    machine; use the journal file or PostgreSQL for more. Anything else is a path to Optuna's
+    journal file (safe for many processes on one machine or on a shared file system with locks).
     """
-    import optuna
-    from optuna.storages import JournalStorage, RDBStorage, RetryFailedTrialCallback
+    from optuna.storages import JournalStorage, RDBStorage
     from optuna.storages.journal import JournalFileBackend
 
+    _quiet()
     if "://" in url:
         scheme = url.split("://", 1)[0]
-        if not scheme.replace("+", "").isalnum():
+        if not scheme or not scheme.replace("+", "").isalnum():
             raise ConfigError(f"storage URL {url!r} has an invalid scheme {scheme!r}")
-        try:
-            return RDBStorage(
-                url,
-                heartbeat_interval=30,
-                grace_period=120,
-                failed_trial_callback=RetryFailedTrialCallback(max_retry=3),
-                engine_kwargs={"pool_pre_ping": True} if not url.startswith("sqlite") else {},
-            )
-        except (ImportError, ModuleNotFoundError) as exc:
-            raise ConfigError(f"storage {url!r} needs a database driver that is not installed: {exc}") from None
-        except Exception as exc:  # sqlalchemy errors: unknown dialect, unreachable server, bad path
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ConfigError(f"cannot open storage {url!r}: {first}") from None
+        engine: dict[str, Any] = {"pool_pre_ping": True}
+        if scheme.startswith("sqlite"):
+            engine = {} if "timeout=" in url else {"connect_args": {"timeout": 60}}
+        from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+
+        for attempt in range(4):
+            try:
+                return RDBStorage(
+                    url,
+                    heartbeat_interval=max(1, round(heartbeat_s)),
+                    grace_period=max(2, round(grace_s)),
+                    engine_kwargs=engine,
+                )
+            except (ImportError, ModuleNotFoundError) as exc:
+                raise ConfigError(f"storage {url!r} needs a database driver that is not installed: {exc}") from None
+            except (IntegrityError, OperationalError, ProgrammingError) as exc:
+                # workers starting together race to create the schema; the loser finds it made
+                error: Exception = exc
+                time.sleep(0.5 * (attempt + 1))
+            except Exception as exc:  # sqlalchemy errors: unknown dialect, bad URL
+                error = exc
+                break
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ConfigError(f"cannot open storage {url!r}: {first}") from None
     path = Path(url)
     if path.exists() and path.is_dir():
         raise ConfigError(f"storage {url!r} is a directory; give a journal file path or a database URL")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    del optuna
-    return JournalStorage(JournalFileBackend(str(path)))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(str(path)))
+    except OSError as exc:
+        raise ConfigError(f"cannot open journal storage {url!r}: {exc.strerror or exc}") from None
 
 
 def _quiet() -> None:
@@ -183,6 +226,8 @@ def _quiet() -> None:
 
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=FutureWarning)
+    # the driver asks and tells itself and runs the heartbeat thread (see _Heartbeat)
+    warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
@@ -206,7 +251,7 @@ def create_study(settings: SearchSettings, *, worker: int = 0) -> Any:
     """Create or load the study (same name, same storage) with the worker's sampler."""
     import optuna
 
-    storage = make_storage(settings.storage_url)
+    storage = make_storage(settings.storage_url, heartbeat_s=settings.heartbeat_s, grace_s=settings.grace_s)
     sampler = make_sampler(settings.sampler, settings.seed + worker, len(settings.objectives))
     study = optuna.create_study(
         storage=storage,
@@ -235,8 +280,7 @@ class Evaluator:
     def __init__(self, settings: SearchSettings) -> None:
         self.settings = settings
         self.space = get_space(settings.space)
-        cache = settings.cost_cache or str(Path(settings.out) / "costs.sqlite")
-        self._table = _cost_table(cache)
+        self._table = _cost_table(settings.cost_cache or default_cost_cache())
 
     def costs(self, cand: Candidate, model: Any | None = None) -> dict[str, float]:
         """``params``, ``macs`` and (when an objective or budget needs it) ``latency_ms``."""
@@ -253,6 +297,15 @@ class Evaluator:
         if need_latency:
             out["latency_ms"] = _latency_ms(cand, self.settings.latency_threads)
         return out
+
+
+def default_cost_cache() -> str:
+    """The per-block cost table shared by every study of this user: ``$METABLOCK_CACHE/costs.sqlite``,
+    else ``$XDG_CACHE_HOME/metablock/costs.sqlite``, else ``~/.cache/metablock/costs.sqlite``."""
+    root = os.environ.get("METABLOCK_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "metablock"
+    )
+    return os.path.join(root, "costs.sqlite")
 
 
 def _cost_table(path: str) -> Any:
@@ -355,6 +408,122 @@ def finished(study: Any) -> int:
     return sum(1 for t in study.get_trials(deepcopy=False) if counted(t))
 
 
+def _taken(study: Any, before: int | None = None) -> int:
+    """Trials that count or may still count: finished ones and running ones (numbers < ``before``;
+    with ``before``, enqueued WAITING ones too, since a worker will run them)."""
+    from optuna.trial import TrialState
+
+    live = (TrialState.RUNNING,) if before is None else (TrialState.RUNNING, TrialState.WAITING)
+    return sum(
+        1
+        for t in study.get_trials(deepcopy=False)
+        if (before is None or t.number < before) and (counted(t) or t.state in live)
+    )
+
+
+def _worker_id() -> str:
+    return f"{os.uname().nodename}:{os.getpid()}"
+
+
+class _Heartbeat:
+    """Renews a running trial's ``heartbeat`` user attribute (and Optuna's RDB heartbeat) from a
+    background thread until the trial ends."""
+
+    def __init__(self, study: Any, trial: Any, every: float) -> None:
+        import threading
+
+        from optuna.storages._heartbeat import is_heartbeat_enabled
+
+        self._storage = study._storage
+        self._trial_id = trial._trial_id
+        self._rdb = is_heartbeat_enabled(self._storage)
+        self._every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{trial.number}", daemon=True)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self._every):
+            try:
+                self._storage.set_trial_user_attr(self._trial_id, "heartbeat", time.time())
+                if self._rdb:
+                    self._storage.record_heartbeat(self._trial_id)
+            except Exception:  # the trial ended meanwhile, or the storage hiccupped: try again later
+                continue
+
+    def __enter__(self) -> _Heartbeat:
+        if self._rdb:
+            self._storage.record_heartbeat(self._trial_id)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _pid_gone(pid: int) -> bool:
+    """Whether no live process has this pid on this host (a zombie counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] == "Z"
+
+
+def stale_reason(trial: Any, grace_s: float, now: float | None = None) -> str | None:
+    """Why a RUNNING trial's worker is lost, or ``None`` while it may still be alive.
+
+    The rule (module docstring): its worker ran on this host and the pid is gone, or its last
+    ``heartbeat`` (else its start) is more than ``grace_s`` seconds old.
+    """
+    now = time.time() if now is None else now
+    worker = str(trial.user_attrs.get("worker", ""))
+    host, _, pid = worker.rpartition(":")
+    if host == os.uname().nodename and pid.isdigit() and int(pid) != os.getpid() and _pid_gone(int(pid)):
+        return f"worker {worker} is gone"
+    last = trial.user_attrs.get("heartbeat")
+    if not isinstance(last, (int, float)):
+        last = trial.datetime_start.timestamp() if trial.datetime_start else now
+    if now - last > grace_s:
+        return f"no heartbeat from worker {worker or '?'} for {now - last:.0f} s (grace {grace_s:g} s)"
+    return None
+
+
+def fail_stale(study: Any, grace_s: float) -> list[int]:
+    """Mark stale RUNNING trials FAIL with the reason in user attribute ``lost``; returns their numbers.
+
+    RDB storages first apply Optuna's own heartbeat rule (on the database clock)."""
+    import optuna
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
+
+    running = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+    optuna.storages.fail_stale_trials(study)
+    storage = study._storage
+    lost = []
+    for t in study.get_trials(deepcopy=False):
+        if t.number in running and t.state == TrialState.FAIL and FAULT not in t.user_attrs:
+            lost.append(t.number)  # failed just now by Optuna's heartbeat rule
+        if t.state != TrialState.RUNNING:
+            continue
+        reason = stale_reason(t, grace_s)
+        if reason is None:
+            continue
+        try:
+            storage.set_trial_user_attr(t._trial_id, LOST, reason)
+            storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        except UpdateFinishedTrialError:  # it finished (or another process failed it) meanwhile
+            continue
+        lost.append(t.number)
+    return lost
+
+
 def run_trials(
     settings: SearchSettings,
     quota: int,
@@ -362,9 +531,10 @@ def run_trials(
     deadline: float | None = None,
     callback: Callable[[Any, Any], None] | None = None,
 ) -> int:
-    """Run ``quota`` trials in this process (ask/tell); ``callback(study, trial)`` follows each one.
+    """Run up to ``quota`` trials in this process (ask/tell); ``callback(study, trial)`` follows each one.
 
-    Returns how many trials finished."""
+    Stops early once the study holds ``settings.trials`` finished or running trials (other workers
+    share it). Returns how many trials finished here."""
     import optuna
     from optuna.trial import TrialState
 
@@ -373,28 +543,56 @@ def run_trials(
     evaluator = Evaluator(settings)
     done = 0
     while done < quota and (deadline is None or time.time() < deadline):
+        if _taken(study) >= settings.trials:
+            break
         trial = study.ask()
-        trial.set_user_attr("worker", f"{os.uname().nodename}:{os.getpid()}")
-        try:
-            values = objective(trial, settings, evaluator)
-        except (BudgetExceeded, optuna.TrialPruned):
-            study.tell(trial, state=TrialState.PRUNED)
-        except KeyboardInterrupt:
-            trial.set_user_attr(FAULT, "interrupted")
-            study.tell(trial, state=TrialState.FAIL)
-            raise
-        except Exception as exc:  # a fault of this candidate: record it and go on
-            reason = f"{type(exc).__name__}: {exc}"
-            trial.set_user_attr(FAULT, reason[:500])
-            trial.set_user_attr("status", "failed")
-            trial.set_user_attr("traceback", traceback.format_exc()[-2000:])
-            study.tell(trial, state=TrialState.FAIL)
+        trial.set_user_attr("worker", _worker_id())
+        if _taken(study, before=trial.number) >= settings.trials:
+            trial.set_user_attr(SURPLUS, "asked after the study held its trials; not evaluated")
+            study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+            break
+        trial.set_user_attr("heartbeat", time.time())
+        state: Any = None
+        values: Any = None
+        with _Heartbeat(study, trial, settings.heartbeat_s):
+            try:
+                values = objective(trial, settings, evaluator)
+            except (BudgetExceeded, optuna.TrialPruned):
+                state = TrialState.PRUNED
+            except KeyboardInterrupt:
+                trial.set_user_attr(FAULT, "interrupted")
+                study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+                raise
+            except Exception as exc:  # a fault of this candidate (NaN score, error, out of memory): record it
+                reason = f"{type(exc).__name__}: {exc}"
+                trial.set_user_attr(FAULT, reason[:500])
+                trial.set_user_attr("status", "failed")
+                trial.set_user_attr("traceback", traceback.format_exc()[-2000:])
+                state = TrialState.FAIL
+                _release_memory()
+        # skip_if_finished: another process may have declared this trial lost (it then runs again)
+        if state is None:
+            study.tell(trial, values, skip_if_finished=True)
         else:
-            study.tell(trial, values)
+            study.tell(trial, state=state, skip_if_finished=True)
         done += 1
         if callback is not None:
             callback(study, trial)
     return done
+
+
+def _release_memory() -> None:
+    """Free cached accelerator memory after a failed candidate (e.g. one that ran out of memory)."""
+    import gc
+
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except Exception:  # pragma: no cover - best effort
+        pass
 
 
 def _worker_main(settings: SearchSettings, quota: int, worker: int, deadline: float | None) -> None:
@@ -427,8 +625,9 @@ def run_search(settings: SearchSettings) -> Any:
     if settings.baselines and not study.trials:
         for name, params in list(space.baselines().items())[: settings.trials]:
             study.enqueue_trial(params, user_attrs={"baseline": name})
+    fail_stale(study, settings.grace_s)
     retry_lost(study)
-    remaining = max(0, settings.trials - finished(study))
+    remaining = max(0, settings.trials - _taken(study))
     if remaining == 0:
         return study
     deadline = time.time() + settings.timeout if settings.timeout else None
@@ -464,15 +663,22 @@ def run_search(settings: SearchSettings) -> Any:
 
 
 def retry_lost(study: Any) -> int:
-    """Re-enqueue the parameters of trials that failed without a recorded fault (lost workers)."""
+    """Re-enqueue the parameters of trials that failed without a recorded fault (lost workers).
+
+    Each lost trial is retried once per loss: the retry records ``retry_of``; surplus trials
+    (never evaluated) are not retried."""
     from optuna.trial import TrialState
 
     retried = {t.user_attrs.get("retry_of") for t in study.get_trials(deepcopy=False)}
     n = 0
     for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
-        if FAULT not in t.user_attrs and t.number not in retried:
-            study.enqueue_trial(t.params, user_attrs={"retry_of": t.number}, skip_if_exists=False)
-            n += 1
+        if FAULT in t.user_attrs or SURPLUS in t.user_attrs or t.number in retried:
+            continue
+        attrs: dict[str, Any] = {"retry_of": t.number}
+        if "baseline" in t.user_attrs:
+            attrs["baseline"] = t.user_attrs["baseline"]
+        study.enqueue_trial(t.params, user_attrs=attrs, skip_if_exists=False)
+        n += 1
     return n
 
 

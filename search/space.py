@@ -58,6 +58,7 @@ class BlockChoice:
     first: bool
     head_dim: int = 16
     window: int = 7
+    row: tuple[int, ...] = ()
 
 
 Builder = Callable[[BlockChoice], BlockConfig]
@@ -199,6 +200,27 @@ def _shiftmax(b: BlockChoice) -> BlockConfig:
     return presets.micronet_block(in_chs=b.in_chs, row=row)
 
 
+@_op("micro_row", description="MicroNet micro-block from the stage's configuration row (paths A, B/C, expand)")
+def _micro_row(b: BlockChoice) -> BlockConfig:
+    if len(b.row) != 15:
+        raise ConfigError(f"operator 'micro_row' needs the stage's 15-value MicroNet row; got row={list(b.row)}")
+    r = list(b.row)
+    same_width = r[8] == r[2]
+    r[0], r[1], r[3] = b.stride, 1, b.kernel
+    if r[6] == 0:  # path A: the first group conv has as many groups as input channels
+        r[7] = b.in_chs
+        r[2] = b.out_chs
+    elif r[10] == 0:  # the final pointwise expansion: width in * c1 * c2
+        r[5] = max(1, round(b.exp))
+        r[2] = b.in_chs * r[4] * r[5]
+    else:  # path B / C
+        r[5] = max(1, round(b.exp))
+        r[2] = b.out_chs
+    if same_width and r[8]:
+        r[8] = r[2]
+    return presets.micronet_block(in_chs=b.in_chs, row=r)
+
+
 def list_operators() -> list[str]:
     """Names of the operators a space can use."""
     return OPS.names()
@@ -298,6 +320,8 @@ class StageSpace:
         norm_in: pre-norm of operators that have one (``bn`` or ``ln2d``).
         window_sizes: attention window choices (``<= 0`` is global attention).
         head_dims: attention head-dim choices (only those dividing the block's input width are offered).
+        row: a MicroNet configuration row ``(s, n, c, ks, c1, c2, g1, g2, c3, g3, g4, y1, y2, y3, r)``
+            for the ``micro_row`` operator (stride, width, kernel and λ come from the choices).
     """
 
     stride: int = 2
@@ -312,9 +336,11 @@ class StageSpace:
     norm_in: str = "bn"
     window_sizes: tuple[int, ...] = (7,)
     head_dims: tuple[int, ...] = (16,)
+    row: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         conv = {
+            "row": int,
             "depth": int,
             "widths": int,
             "ops": str,
@@ -342,6 +368,8 @@ class StageSpace:
         for act in self.acts:
             if act not in ACTIVATIONS:
                 raise unknown("stage act", act, ACTIVATIONS)
+        if self.row and len(self.row) != 15:
+            raise ConfigError(f"row needs the 15 values of a MicroNet configuration row; got row={list(self.row)}")
         if self.norm_in not in ("bn", "ln2d"):
             raise ConfigError(f"norm_in must be 'bn' or 'ln2d'; got norm_in={self.norm_in!r}")
         for name, minimum in (("widths", 1), ("kernels", 1), ("head_dims", 1)):
@@ -536,9 +564,11 @@ class SearchSpace:
                     first=first,
                     head_dim=head_dim,
                     window=window,
+                    row=stage.row,
                 )
                 blocks.append(self._block(op_name, choice))
-                chs = width
+                chs = width = blocks[-1].out_chs
+            arch[f"{p}.width"] = width
         net = NetConfig(
             name=f"{self.name}-candidate",
             stem=stem,
@@ -617,7 +647,7 @@ class SearchSpace:
             width = blocks[0].out_chs
             if not lo <= len(blocks) <= hi or blocks[0].stride != stage.stride:
                 return None
-            if stage.widths and width not in stage.widths or not stage.widths and width != chs:
+            if stage.widths and width not in stage.widths:
                 return None
             if hi > lo:
                 params[f"{p}.depth"] = len(blocks)
@@ -657,7 +687,7 @@ class SearchSpace:
                 ):
                     choice = BlockChoice(
                         in_chs=chs,
-                        out_chs=target.out_chs,
+                        out_chs=target.out_chs if stage.widths else chs,
                         stride=stage.stride if first else 1,
                         exp=exp,
                         kernel=kernel,
@@ -667,6 +697,7 @@ class SearchSpace:
                         first=first,
                         head_dim=head_dim,
                         window=window,
+                        row=stage.row,
                     )
                     try:
                         got = self._block(op_name, choice)
@@ -745,6 +776,7 @@ class SearchSpace:
                                 first=first,
                                 head_dim=hd,
                                 window=stage.window_sizes[0],
+                                row=stage.row,
                             ),
                         )
         for seed in seeds:
@@ -771,6 +803,12 @@ def _head_dims(stage: StageSpace, width: int) -> tuple[int, ...]:
 
 def _layer(template: Mapping[str, Any], stem_w: int, head_w: int, act: str) -> LayerConfig:
     values = dict(template)
+    for key, value in template.items():
+        if isinstance(value, Mapping) and set(value) == {"by_stem"}:
+            table = {int(k): v for k, v in value["by_stem"].items()}
+            if stem_w not in table:
+                raise ConfigError(f"layer {key} by_stem has no value for stem width {stem_w}; got {sorted(table)}")
+            values[key] = table[stem_w]
     out = values.get("out_chs")
     if isinstance(out, str):
         sizes = {"stem": stem_w, "stem/2": stem_w // 2, "head": head_w}
@@ -1044,32 +1082,46 @@ def _repvit_space() -> SearchSpace:
 
 @_space("micronet")
 def _micronet_space() -> SearchSpace:
-    """MicroNet-like layout at low MACs: Micro-Block-B/C with dynamic shift-max in every stage."""
+    """MicroNet-M0/M1 layout: a factorized stem, three Micro-Block-A stages, three B/C stages and the
+    final pointwise expansion, each from its configuration row; width, kernel, λ and depth searched."""
+    rows = (  # stride, depth, widths, kernels, λ, row template (backbone/microconfig.py, M0)
+        (2, (1, 1), (8,), (3,), (1.0,), (2, 1, 8, 3, 2, 2, 0, 4, 8, 2, 2, 2, 0, 1, 1)),
+        (2, (1, 2), (12, 16), (3, 5), (1.0,), (2, 1, 12, 3, 2, 2, 0, 8, 12, 4, 4, 2, 2, 1, 1)),
+        (2, (1, 2), (16, 24), (3, 5), (1.0,), (2, 1, 16, 5, 2, 2, 0, 12, 16, 4, 4, 2, 2, 1, 1)),
+        (1, (1, 2), (32, 48), (3, 5), (4.0, 6.0), (1, 1, 32, 5, 1, 4, 4, 4, 32, 4, 4, 2, 2, 1, 1)),
+        (2, (1, 3), (64, 96), (3, 5), (4.0, 6.0), (2, 1, 64, 5, 1, 4, 8, 8, 64, 8, 8, 2, 2, 1, 1)),
+        (1, (1, 2), (96, 120), (3, 5), (4.0, 6.0), (1, 1, 96, 3, 1, 4, 8, 8, 96, 8, 8, 2, 2, 1, 2)),
+        (1, (1, 1), (), (3,), (4.0, 6.0), (1, 1, 384, 3, 1, 4, 12, 12, 0, 0, 0, 2, 2, 1, 2)),
+    )
     return SearchSpace(
         name="micronet",
         resolutions=(160, 224),
-        stem_widths=(8, 12, 16),
+        stem_widths=(4, 6),
         head_widths=(640, 960),
         acts=("relu6",),
-        stem=({**_CONV, "out_chs": "stem", "act": "relu6"},),
+        stem=(
+            {
+                "kind": "factorized_conv",
+                "out_chs": "stem",
+                "kernel": 3,
+                "stride": 2,
+                "factor_groups": {"by_stem": {4: [2, 2], 6: [3, 2]}},
+                "act": "relu6",
+            },
+        ),
         head=(
+            {"kind": "act", "act": "relu6"},
             {"kind": "pool"},
             {"kind": "act", "act": "hswish"},
             {"kind": "linear", "out_chs": "head", "bias": True, "norm": "bn_after", "act": "hswish"},
             {"kind": "dropout", "p": 0.05},
             {"kind": "linear", "bias": True, "norm": "bn_after", "act": "hswish"},
         ),
-        stages=(
-            StageSpace(stride=2, depth=(1, 2), widths=(8, 16), ops=("shiftmax",), exp_ratios=(2.0, 3.0)),
-            StageSpace(stride=2, depth=(1, 2), widths=(16, 24), ops=("shiftmax",), exp_ratios=(2.0, 3.0)),
-            StageSpace(
-                stride=2, depth=(1, 3), widths=(32, 48), ops=("shiftmax",), exp_ratios=(3.0, 4.0, 6.0), kernels=(3, 5)
-            ),
-            StageSpace(
-                stride=2, depth=(1, 3), widths=(64, 96), ops=("shiftmax",), exp_ratios=(4.0, 6.0), kernels=(3, 5)
-            ),
-            StageSpace(stride=1, depth=(1, 2), widths=(96, 128), ops=("shiftmax",), exp_ratios=(4.0, 6.0)),
+        stages=tuple(
+            StageSpace(stride=s, depth=d, widths=w, ops=("micro_row",), kernels=k, exp_ratios=e, row=row)
+            for s, d, w, k, e, row in rows
         ),
+        contains_models=("micronet_m0", "micronet_m1"),
     )
 
 

@@ -73,6 +73,7 @@ def test_every_issue_space_exists_and_the_families_are_claimed() -> None:
     assert {"mobilenet", "efficientnetv2", "emo", "repvit", "micronet", "unified"} <= set(list_spaces())
     assert {"emo_1m", "emo_2m", "emo_5m", "emo_6m"} <= set(get_space("emo").contains_models)
     assert "efficientnet_v2_s" in get_space("efficientnetv2").contains_models
+    assert {"micronet_m0", "micronet_m1"} <= set(get_space("micronet").contains_models)
 
 
 def test_a_network_of_another_family_is_not_contained() -> None:

@@ -1,0 +1,117 @@
+"""Search throughput: trials per minute and the share of wall time spent outside scoring.
+
+Runs two studies with the real driver (``search.run_search``) and reads each trial's timings back
+from the storage:
+
+- ``default``: the main job (``metablock search`` with no options: the ``emo`` space, NASWOT at
+  64 px, a 300M MACs budget, 40 trials);
+- ``emo-224``: a 100-trial ``emo`` study with NASWOT at each candidate's own resolution (224/192).
+
+Each study runs twice on the same per-block cost table: ``cold`` starts from an empty table (every
+new block is traced by fvcore once), ``warm`` reruns with the filled table, as every later study
+of the same space does. "Outside scoring" is wall time minus the time spent in the score itself
+(sampling, building, costs, storage, progress); its parts are listed.
+
+Usage:
+    python benchmarks/bench_search.py                 # both studies, cold and warm
+    python benchmarks/bench_search.py --quick         # 10 and 20 trials
+    python benchmarks/bench_search.py --out benchmarks/results/search.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from search.driver import SearchSettings, run_search
+from search.results import results
+from search.scores import ScoreSettings
+
+
+def run(label: str, settings: SearchSettings) -> dict[str, object]:
+    t0 = time.perf_counter()
+    study = run_search(settings)
+    wall = time.perf_counter() - t0
+    df = results(study)
+    score_s = float(df["time_score_s"].fillna(0).sum())
+    costs_s = float(df["time_costs_s"].fillna(0).sum())
+    trial_s = float(df["duration_s"].fillna(0).sum())
+    n = len(df)
+    return {
+        "run": label,
+        "trials": n,
+        "scored": int((df["status"] == "ok").sum()),
+        "wall_s": wall,
+        "trials_per_min": 60 * n / wall,
+        "score_s": score_s,
+        "costs_s": costs_s,
+        "other_in_trial_s": max(0.0, trial_s - score_s - costs_s),
+        "between_trials_s": max(0.0, wall - trial_s),
+        "outside_share": (wall - score_s) / wall,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="10 and 20 trials instead of 40 and 100")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", default="benchmarks/results/search.md")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    studies = {
+        "default (emo, naswot@64, 300M)": dict(
+            space="emo", score=ScoreSettings(score="naswot", batch_size=16, resolution=64), max_macs=300e6, trials=40
+        ),
+        "emo-224 (naswot@candidate res)": dict(
+            space="emo", score=ScoreSettings(score="naswot", batch_size=16, resolution=None), trials=100
+        ),
+    }
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, (label, kw) in enumerate(studies.items()):
+            if args.quick:
+                kw["trials"] = 10 if i == 0 else 20
+            cache = os.path.join(tmp, f"costs{i}.sqlite")
+            for phase in ("cold", "warm"):
+                out = os.path.join(tmp, f"{i}-{phase}")
+                settings = SearchSettings(out=out, cost_cache=cache, progress=False, seed=0, **kw)  # type: ignore[arg-type]
+                rows.append(run(f"{label}, {phase}", settings))
+                print(rows[-1])
+    head = (
+        "| run | trials | scored | wall s | trials/min | score s | costs s | other in trial s "
+        "| between trials s | outside scoring |"
+    )
+    lines = [head, "|" + "---|" * 10]
+    for r in rows:
+        lines.append(
+            f"| {r['run']} | {r['trials']} | {r['scored']} | {r['wall_s']:.1f} | {r['trials_per_min']:.1f} "
+            f"| {r['score_s']:.1f} | {r['costs_s']:.1f} | {r['other_in_trial_s']:.1f} | {r['between_trials_s']:.1f} "
+            f"| {100 * r['outside_share']:.1f}% |"
+        )
+    load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",)
+    text = "\n".join(
+        [
+            "# Search throughput",
+            "",
+            f"Command: `python benchmarks/bench_search.py{' --quick' if args.quick else ''}`; "
+            f"torch {torch.__version__}, {args.threads} threads, {platform.processor() or platform.machine()}, "
+            f"{os.cpu_count()} cores, load average after the run {load[0]}.",
+            "",
+            *lines,
+            "",
+            "cold: empty per-block cost table; warm: the same study again on the filled table.",
+        ]
+    )
+    print(text)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
