@@ -241,9 +241,10 @@ def test_resuming_tops_the_same_study_up(tmp_path: Path) -> None:
     assert len(again.trials) == 4
 
 
-def test_seeded_studies_repeat(tmp_path: Path) -> None:
-    a = run_search(tiny_settings(tmp_path / "a", trials=3))
-    b = run_search(tiny_settings(tmp_path / "b", trials=3))
+@pytest.mark.parametrize("sampler", ["tpe", "nsga2", "random", "gp"])
+def test_seeded_studies_repeat_with_every_sampler(tmp_path: Path, sampler: str) -> None:
+    a = run_search(tiny_settings(tmp_path / "a", trials=3, sampler=sampler))
+    b = run_search(tiny_settings(tmp_path / "b", trials=3, sampler=sampler))
     assert [t.params for t in a.trials] == [t.params for t in b.trials]
     assert [t.values for t in a.trials] == [t.values for t in b.trials]
 
