@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from .errors import ConfigError
 
@@ -47,6 +48,13 @@ def _tour(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """Argument errors as one line (``metablock search: error: ...``), exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 # Subcommands that live in their own modules: each module has ``add_parser(subparsers)`` and sets
 # ``func`` on its parser. Modules are imported when the parser is built, so they keep heavy imports
 # (optuna, matplotlib) inside their functions.
@@ -56,7 +64,7 @@ SUBCOMMAND_MODULES = ("metablock.profile", "search.cli", "search.report")
 def build_parser() -> argparse.ArgumentParser:
     import importlib
 
-    parser = argparse.ArgumentParser(prog="metablock", description=__doc__)
+    parser = _Parser(prog="metablock", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     tour = sub.add_parser("tour", help="build every block preset, run it and print a table")
     tour.add_argument("--size", type=int, default=32, help="input height and width (default 32)")
@@ -72,14 +80,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _fail(message: str) -> int:
+    lines = str(message).strip().splitlines() or ["unknown error"]
+    print(f"metablock: error: {lines[0]}", file=sys.stderr)
+    return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run a subcommand. Bad input (configs, files, arguments, storage URLs) ends with one line
+    ``metablock: error: ...`` on stderr and exit code 2; Ctrl-C with exit code 130."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
     except ConfigError as exc:
-        print(f"metablock: error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        print("metablock: interrupted", file=sys.stderr)
+        return 130
+    except OSError as exc:  # a missing or unreadable file, a directory where a file belongs
+        where = f": {exc.filename}" if exc.filename else ""
+        return _fail(f"{exc.strerror or exc}{where}")
+    except Exception as exc:
+        # malformed JSON/YAML read outside our loaders, and storage errors (the CLI does not import
+        # optuna or sqlalchemy just to name their exception classes)
+        import json
+
+        import yaml
+
+        if isinstance(exc, (json.JSONDecodeError, yaml.YAMLError)) or type(exc).__module__.startswith(
+            ("optuna", "sqlalchemy")
+        ):
+            return _fail(f"{type(exc).__name__}: {exc}")
+        raise
 
 
 if __name__ == "__main__":

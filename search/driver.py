@@ -200,8 +200,13 @@ def make_storage(url: str, *, heartbeat_s: float = 10.0, grace_s: float = 120.0)
             except (ImportError, ModuleNotFoundError) as exc:
                 raise ConfigError(f"storage {url!r} needs a database driver that is not installed: {exc}") from None
             except (IntegrityError, OperationalError, ProgrammingError) as exc:
-                # workers starting together race to create the schema; the loser finds it made
                 error: Exception = exc
+                racing = not isinstance(exc, OperationalError) or any(
+                    word in str(exc).lower() for word in ("locked", "exists")
+                )
+                if not racing:  # an unreachable server, an unopenable file
+                    break
+                # workers starting together race to create the schema; the loser finds it made
                 time.sleep(0.5 * (attempt + 1))
             except Exception as exc:  # sqlalchemy errors: unknown dialect, bad URL
                 error = exc

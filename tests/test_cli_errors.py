@@ -1,0 +1,115 @@
+"""Bad files and arguments on the real ``metablock`` command: one error line, exit code 2, no traceback."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from test_search import TINY
+
+from metablock.cli import build_parser
+
+SCRIPT = shutil.which("metablock", path=str(Path(sys.executable).parent)) or shutil.which("metablock")
+
+
+def _commands() -> set[str]:
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    return set(sub.choices)  # type: ignore[arg-type]
+
+
+def _cases(tmp: Path) -> list[tuple[list[str], str]]:
+    """(arguments, text the error line must contain)."""
+    (tmp / "broken.yaml").write_text("stages: [unclosed\n")
+    (tmp / "broken.json").write_text('{"stages": [1, 2,')
+    (tmp / "evil.yaml").write_text("!!python/object/apply:os.system ['echo owned']\n")
+    (tmp / "list.yaml").write_text("- 1\n- 2\n")
+    (tmp / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    (tmp / "adir").mkdir()
+    out = ["--out", str(tmp / "out"), "--no-progress"]
+    search = ["search", "--space", str(tmp / "tiny.yaml"), *out]
+    cases = [
+        (["search", "--space", str(tmp / "broken.yaml"), *out], "not valid YAML"),
+        (["search", "--space", str(tmp / "broken.json"), *out], "not valid JSON"),
+        (["search", "--space", str(tmp / "evil.yaml"), *out], "evil.yaml"),
+        (["search", "--space", str(tmp / "list.yaml"), *out], "list.yaml"),
+        (["search", "--space", str(tmp / "missing.yaml"), *out], "missing.yaml"),
+        (["search", "--space", "emoo", *out], "unknown search space 'emoo'"),
+        ([*search, "--storage", "nosuchdb://user@host/db"], "nosuchdb"),
+        ([*search, "--storage", str(tmp / "adir")], "is a directory"),
+        ([*search, "--trials", "0"], "trials"),
+        ([*search, "--trials", "-3"], "trials"),
+        ([*search, "--workers", "0"], "workers"),
+        ([*search, "--max-macs", "0"], "--max-macs"),
+        ([*search, "--max-params", "-2M"], "--max-params"),
+        ([*search, "--trials", "many"], "--trials"),
+        ([*search, "--score", "nasbot"], "unknown score 'nasbot'"),
+        ([*search, "--sampler", "cmaes"], "sampler"),
+        (["tour", "--size", "big"], "--size"),
+        (["nosuchcommand"], "nosuchcommand"),
+    ]
+    if "profile" in _commands():
+        cases.append((["profile", "--no-such-option"], "--no-such-option"))
+    return cases
+
+
+# one case of each kind runs the real console script (each process spends seconds importing torch)
+IN_SUBPROCESS = ("broken.yaml", "emoo", "nosuchdb", "--trials 0", "--trials many")
+
+
+def _label(args: list[str]) -> str:
+    return " ".join(args)
+
+
+@pytest.mark.skipif(SCRIPT is None, reason="the metablock console script is not installed (pip install -e .)")
+def test_bad_input_on_the_console_script_gives_one_error_line_and_exit_code_2(tmp_path: Path) -> None:
+    cases = [c for c in _cases(tmp_path) if any(k in _label(c[0]) for k in IN_SUBPROCESS)]
+    assert len(cases) == len(IN_SUBPROCESS)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    procs = [
+        subprocess.Popen([str(SCRIPT), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        for args, _ in cases
+    ]
+    for proc, (args, expected) in zip(procs, cases, strict=True):
+        _out, err = proc.communicate(timeout=600)
+        lines = err.strip().splitlines()
+        assert proc.returncode == 2, (args, err)
+        assert "Traceback" not in err, (args, err)
+        assert len(lines) == 1, (args, err)
+        assert "error" in lines[0] and expected in lines[0], (args, lines[0])
+
+
+def test_every_bad_input_gives_one_error_line_and_exit_code_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from metablock.cli import main
+
+    for args, expected in _cases(tmp_path):
+        try:
+            code = main(args)
+        except SystemExit as exc:  # argparse
+            code = exc.code  # type: ignore[assignment]
+        err = capsys.readouterr().err
+        lines = err.strip().splitlines()
+        assert code == 2, (args, err)
+        assert len(lines) == 1 and "error" in lines[0] and expected in lines[0], (args, err)
+    assert not list((tmp_path / "out").glob("*.parquet"))
+
+
+def test_interrupt_exits_130(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from metablock import cli
+
+    def interrupted(args: object) -> int:
+        raise KeyboardInterrupt
+
+    parser = cli.build_parser()
+    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+    parser.set_defaults(func=interrupted)
+    sub = next(a for a in parser._actions if a.dest == "command")
+    sub.choices["tour"].set_defaults(func=interrupted)  # type: ignore[index]
+    assert cli.main(["tour"]) == 130
+    assert capsys.readouterr().err.strip() == "metablock: interrupted"
