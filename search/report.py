@@ -214,6 +214,9 @@ def write_report(
 # ------------------------------------------------------------------------------- command line
 
 
+DEFAULT_STORAGE = "runs/search/study.journal"  # where 'metablock search' writes by default
+
+
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "report",
@@ -221,9 +224,7 @@ def add_parser(sub: Any) -> None:
         description="Draw a study's Pareto front (score vs MACs and latency, with the space's named networks), "
         "its hypervolume over trials and the choices the front prefers, as PNG files and one HTML page.",
     )
-    p.add_argument(
-        "--storage", default=None, help="Optuna storage URL or journal file (e.g. runs/search/study.journal)"
-    )
+    p.add_argument("--storage", default=None, help=f"Optuna storage URL or journal file (default: {DEFAULT_STORAGE})")
     p.add_argument("--study", default=None, help="study name (needed when the storage holds several)")
     p.add_argument(
         "--results", default=None, help="a results.parquet written by 'metablock search' instead of a storage"
@@ -241,7 +242,12 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.storage is None and args.results is None:
-        raise ConfigError("give --storage URL (with --study NAME) or --results FILE.parquet")
+        if not Path(DEFAULT_STORAGE).is_file():
+            raise ConfigError(
+                f"give --storage URL (with --study NAME) or --results FILE.parquet; "
+                f"the default storage {DEFAULT_STORAGE!r} (what 'metablock search' writes) does not exist"
+            )
+        args.storage = DEFAULT_STORAGE
     if args.storage is not None and args.results is not None:
         raise ConfigError(
             f"give --storage or --results, not both; got --storage={args.storage!r}, --results={args.results!r}"
