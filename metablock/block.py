@@ -16,8 +16,10 @@ from .layers import (
     Shortcut,
     SqueezeExcite,
     WindowAttention,
+    add_residual,
     create_act,
     create_norm,
+    run,
 )
 
 
@@ -148,29 +150,36 @@ class MetaMobileBlock(nn.Module):
             self.post_dw = nn.Identity()
         self.layer_scale = LayerScale2d(w["main_out"], cfg.layer_scale) if cfg.layer_scale else nn.Identity()
         self.drop_path = DropPath(cfg.drop_path) if cfg.drop_path else nn.Identity()
-        self.post_act = create_act(cfg.post_act, cfg.out_chs)
+        # a joining shortcut returns a fresh tensor, which the post activation may overwrite
+        self.post_act = create_act(cfg.post_act, cfg.out_chs, inplace=cfg.shortcut != "none")
 
-    def _mix(self, h: torch.Tensor) -> torch.Tensor:
-        m = self.se(self.mixer(h))
+    # Switched-off parts are nn.Identity modules (so the module layout is the same for every preset);
+    # ``run`` skips calling them, and parts are read from ``_modules`` directly rather than through
+    # ``nn.Module.__getattr__``, which keeps the per-block Python overhead that of a hand-written block.
+    def _mix(self, h: torch.Tensor, parts: dict[str, nn.Module]) -> torch.Tensor:
+        m = run(parts["se"], run(parts["mixer"], h))
         if self.inner_skip:
-            m = h + m
-        return self.mixer_shuffle(m)
+            m = add_residual(h, m)
+        return run(parts["mixer_shuffle"], m)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        parts: dict[str, nn.Module] = self._modules  # type: ignore[assignment]
         if self.mixer_first:
-            x = self.transition(self._mix(x))
-        s, h = self.shortcut.split(x)
-        h = self.norm_in(h)
-        h = self.pre_dw(h)
-        h = self.attn(h, self.expand)
-        h = self.expand_shuffle(h)
+            x = run(parts["transition"], self._mix(x, parts))
+        shortcut: Shortcut = parts["shortcut"]  # type: ignore[assignment]
+        s, h = shortcut.split(x)
+        h = run(parts["norm_in"], h)
+        h = run(parts["pre_dw"], h)
+        attn = parts["attn"]
+        h = run(parts["expand"], h) if type(attn) is ExpandOnly else attn(h, parts["expand"])
+        h = run(parts["expand_shuffle"], h)
         if not self.mixer_first:
-            h = self._mix(h)
-        h = self.project(h)
-        h = self.project_shuffle(h)
-        h = self.post_dw(h)
-        h = self.layer_scale(h)
-        return self.post_act(self.shortcut(s, self.drop_path(h)))
+            h = self._mix(h, parts)
+        h = run(parts["project"], h)
+        h = run(parts["project_shuffle"], h)
+        h = run(parts["post_dw"], h)
+        h = run(parts["layer_scale"], h)
+        return run(parts["post_act"], shortcut(s, run(parts["drop_path"], h)))
 
     def extra_repr(self) -> str:
         c = self.cfg

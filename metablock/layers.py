@@ -40,11 +40,34 @@ ACT_LAYERS: dict[str, Callable[[], nn.Module]] = {
 }
 
 
-def create_act(spec: str | ShiftMaxConfig, channels: int) -> nn.Module:
-    """An activation module from a name or a :class:`ShiftMaxConfig` (which needs ``channels``)."""
+# activations that can overwrite their input; used where the input is a fresh tensor nobody else reads
+INPLACE_ACTS = frozenset({"relu", "relu6", "hswish", "hsigmoid", "silu"})
+
+
+def create_act(spec: str | ShiftMaxConfig, channels: int, *, inplace: bool = False) -> nn.Module:
+    """An activation module from a name or a :class:`ShiftMaxConfig` (which needs ``channels``).
+
+    ``inplace=True`` makes ``relu``, ``relu6``, ``hswish``, ``hsigmoid`` and ``silu`` overwrite their
+    input (as torchvision's blocks do); only pass it where the input is a fresh intermediate tensor.
+    """
     if isinstance(spec, ShiftMaxConfig):
         return DynamicShiftMax(channels, spec)
+    if inplace and spec in INPLACE_ACTS:
+        return ACT_LAYERS[spec](inplace=True)  # type: ignore[call-arg]
     return ACT_LAYERS[spec]()
+
+
+def run(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``module(x)``, skipping the call when ``module`` is an ``nn.Identity`` (a switched-off part)."""
+    return x if type(module) is nn.Identity else module(x)
+
+
+def add_residual(s: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """``s + h``; written into ``h`` when no autograd graph is being recorded and ``h`` is a fresh
+    tensor of the same shape and dtype (not ``s`` itself, not a view), which saves an allocation."""
+    if not torch.is_grad_enabled() and h is not s and h._base is None and h.shape == s.shape and h.dtype == s.dtype:
+        return h.add_(s)
+    return s + h
 
 
 def create_norm(kind: str, channels: int, eps: float, momentum: float) -> nn.Module:
@@ -116,10 +139,11 @@ class ConvNormAct(nn.Module):
             padding = (same_padding(kernel[0], dilation), same_padding(kernel[1], dilation))
         self.conv = nn.Conv2d(in_chs, out_chs, kernel, stride, padding, dilation, groups, bias=bias)
         self.norm = create_norm(norm, out_chs, eps, momentum)
-        self.act = create_act(act, out_chs)
+        self.act = create_act(act, out_chs, inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.norm(self.conv(x)))
+        parts = self._modules  # direct reads, cheaper than nn.Module.__getattr__ on this hot path
+        return run(parts["act"], run(parts["norm"], parts["conv"](x)))  # type: ignore[misc]
 
     def reparameterized(self) -> nn.Module:
         if isinstance(self.norm, nn.BatchNorm2d):
@@ -210,15 +234,15 @@ class RepDWConv(nn.Module):
         self.has_scale = scale != "none"
         self.identity = identity
         self.norm = nn.BatchNorm2d(chs, eps=eps, momentum=momentum) if post_norm else nn.Identity()
-        self.act = create_act(act, chs)
+        self.act = create_act(act, chs, inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.conv(x)
+        y = self.conv(x)  # conv + BN: a fresh tensor the branches can be added into
         if self.has_scale:
-            y = y + self.scale(x)
+            y += self.scale(x)
         if self.identity:
-            y = y + x
-        return self.act(self.norm(y))
+            y += x
+        return run(self.act, run(self.norm, y))
 
     @torch.no_grad()
     def reparameterized(self) -> nn.Module:
@@ -251,9 +275,9 @@ class SqueezeExcite(nn.Module):
     def __init__(self, chs: int, rd_chs: int, *, act: str, gate: str) -> None:
         super().__init__()
         self.fc1 = nn.Conv2d(chs, rd_chs, 1, bias=True)
-        self.act = ACT_LAYERS[act]()
+        self.act = create_act(act, rd_chs, inplace=True)
         self.fc2 = nn.Conv2d(rd_chs, chs, 1, bias=True)
-        self.gate = ACT_LAYERS[gate]()
+        self.gate = create_act(gate, chs, inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s = x.mean((2, 3), keepdim=True)
@@ -422,6 +446,7 @@ class Shortcut(nn.Module):
                 ConvNormAct(in_chs, half, 1, norm=cfg.norm, act=cfg.project_act, eps=eps, momentum=mom),
             )
         if self.kind == "split":
+            # the join's permutation, as a module for inspection; forward applies it fused with the concat
             self.shuffle: nn.Module = ChannelShuffle(cfg.out_chs, (2,))
         else:
             self.shuffle = nn.Identity()
@@ -435,10 +460,13 @@ class Shortcut(nn.Module):
     def forward(self, s: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         if self.kind == "none":
             return h
-        s = self.proj(self.pool(s))
+        parts = self._modules
+        s = run(parts["proj"], run(parts["pool"], s))  # type: ignore[arg-type]
         if self.kind == "split":
-            return self.shuffle(torch.cat((s, h), dim=1))
-        return s + h
+            # shuffle(cat(s, h)) with 2 groups interleaves the halves: one stack writes that directly
+            b, c, height, width = h.shape
+            return torch.stack((s, h), dim=2).reshape(b, 2 * c, height, width)
+        return add_residual(s, h)
 
 
 # ------------------------------------------------------------------------------- operators

@@ -31,7 +31,7 @@ from torch import nn
 from .block import MetaMobileBlock
 from .config import ACTIVATIONS, Act, BlockConfig, ShiftMaxConfig, canonical, make_divisible
 from .errors import ConfigError, unknown
-from .layers import ChannelShuffle, ConvNormAct, create_act, create_norm
+from .layers import ChannelShuffle, ConvNormAct, create_act, create_norm, run
 
 LAYER_KINDS = ("conv", "maxpool", "factorized_conv", "norm", "act", "pool", "dropout", "linear", "distilled_linear")
 LINEAR_NORMS = ("none", "bn_before", "bn_after")
@@ -343,10 +343,10 @@ class LinearNormAct(nn.Module):
         self.norm_before = nn.BatchNorm1d(in_f, eps=eps, momentum=momentum) if norm == "bn_before" else nn.Identity()
         self.fc = nn.Linear(in_f, out_f, bias=bias)
         self.norm_after = nn.BatchNorm1d(out_f, eps=eps, momentum=momentum) if norm == "bn_after" else nn.Identity()
-        self.act = create_act(act, out_f) if isinstance(act, str) else nn.Identity()
+        self.act = create_act(act, out_f, inplace=True) if isinstance(act, str) else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.norm_after(self.fc(self.norm_before(x))))
+        return run(self.act, run(self.norm_after, self.fc(run(self.norm_before, x))))
 
     @torch.no_grad()
     def reparameterized(self) -> nn.Module:
@@ -361,6 +361,17 @@ class LinearNormAct(nn.Module):
             fc.bias.copy_(base + self.fc.weight @ shift)
             self.fc = fc
             self.norm_before = nn.Identity()
+        bn = self.norm_after
+        if isinstance(bn, nn.BatchNorm1d):
+            std = (bn.running_var + bn.eps).sqrt()
+            scale = bn.weight / std
+            shift = bn.bias - bn.running_mean * scale
+            fc = nn.Linear(self.fc.in_features, self.fc.out_features, bias=True).to(self.fc.weight)
+            fc.weight.copy_(self.fc.weight * scale[:, None])
+            base = self.fc.bias if self.fc.bias is not None else torch.zeros_like(fc.bias)
+            fc.bias.copy_(base * scale + shift)
+            self.fc = fc
+            self.norm_after = nn.Identity()
         return self
 
 
