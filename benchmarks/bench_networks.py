@@ -205,24 +205,66 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def report(args: argparse.Namespace, argv: list[str], rows: list[Row], meta: dict[str, object]) -> str:
+    """The markdown report: how it was measured, then the table."""
+    command = "python " + " ".join(shlex.quote(a) for a in ["benchmarks/bench_networks.py", *argv])
+    fusing: dict[str, str] = meta["fusing"]  # type: ignore[assignment]
+    fused_refs = ", ".join(f"`{n}`" for n in fusing) or "none"
+    labels = sorted(set(fusing.values()))
+    load0: tuple[float, float, float] = meta["load0"]  # type: ignore[assignment]
+    start: float = meta["start"]  # type: ignore[assignment]
+    done, total = meta["done"], meta["total"]
+    notes = [
+        f"# Network latency, ours vs reference ({args.size}×{args.size}, CPU, {args.threads} threads)",
+        "",
+        f"- command: `{command}`",
+        f"- torch {torch.__version__}, CPU: {cpu_model()}, Python {platform.python_version()}",
+        f"- machine load: {load_note(load0, os.getloadavg(), time.time() - start)}",
+        f"- {meta['rounds']} interleaved rounds of about {meta['target']:.2f} s per variant; times are per "
+        "forward call, median ± interquartile range in ms; a ratio is the median over rounds of the "
+        "per-round ratio",
+        "- ref: the torchvision / timm model as it ships (eval); ours: `metablock.from_reference(ref)`; "
+        "ours fused: after `metablock.reparameterize`",
+        f"- ref fused: the reference after its own fusing ({', '.join(labels) or 'none'}), for {fused_refs}; "
+        "torchvision offers none",
+        "- weights: the reference's random initialisation (seed 0), BatchNorm statistics set from two "
+        "random batches so that activations keep a realistic scale; ours gets the same weights",
+        "- max abs diff: largest logit difference of any variant from ref on the benchmark input",
+    ]
+    if done < total:
+        notes.append(f"- partial: {done} of {total} networks measured so far")
+    return "\n".join([*notes, "", table(rows), ""])
+
+
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    names = metablock.list_models() if args.models == "all" else [n.strip() for n in args.models.split(",") if n]
+    refs = package_references()
+    if args.models == "all":  # networks with a reference first: their ratios are the point
+        names = sorted(metablock.list_models(), key=lambda n: n not in refs)
+    else:
+        names = [n.strip() for n in args.models.split(",") if n.strip()]
     known = set(metablock.list_models())
     for n in names:
         if n not in known:
             raise SystemExit(f"unknown network {n!r}; valid: {', '.join(sorted(known))}")
     rounds, target = (6, 0.03) if args.quick else (20, 0.05)
-    refs = package_references()
-
-    start, load0 = time.time(), os.getloadavg()
+    meta: dict[str, object] = {
+        "start": time.time(),
+        "load0": os.getloadavg(),
+        "fusing": {},
+        "rounds": rounds,
+        "target": target,
+        "done": 0,
+        "total": len(names),
+    }
     rows: list[Row] = []
-    fusing_labels: dict[str, str] = {}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     for name in names:
         variants, label = build_variants(name, refs, args.size)
         if label:
-            fusing_labels[name] = label
+            meta["fusing"][name] = label  # type: ignore[index]
         for batch in args.batch:
             row = measure(name, batch, variants, threads=args.threads, size=args.size, rounds=rounds, target=target)
             rows.append(row)
@@ -233,33 +275,10 @@ def main(argv: list[str] | None = None) -> None:
                 file=sys.stderr,
                 flush=True,
             )
-    load1 = os.getloadavg()
-
-    command = "python " + " ".join(shlex.quote(a) for a in ["benchmarks/bench_networks.py", *sys.argv[1:]])
-    fused_refs = ", ".join(f"`{n}`" for n in fusing_labels) or "none"
-    labels = sorted(set(fusing_labels.values()))
-    notes = [
-        f"# Network latency, ours vs reference ({args.size}×{args.size}, CPU, {args.threads} threads)",
-        "",
-        f"- command: `{command}`",
-        f"- torch {torch.__version__}, CPU: {cpu_model()}, Python {platform.python_version()}",
-        f"- machine load: {load_note(load0, load1, time.time() - start)}",
-        f"- {rounds} interleaved rounds of about {target:.2f} s per variant; times are per forward call, "
-        "median ± interquartile range in ms; a ratio is the median over rounds of the per-round ratio",
-        "- ref: the torchvision / timm model as it ships (eval); ours: `metablock.from_reference(ref)`; "
-        "ours fused: after `metablock.reparameterize`",
-        f"- ref fused: the reference after its own fusing ({', '.join(labels) or 'none'}), for {fused_refs}; "
-        "torchvision offers none",
-        "- weights: the reference's random initialisation (seed 0), BatchNorm statistics set from two "
-        "random batches so that activations keep a realistic scale; ours gets the same weights",
-        "- max abs diff: largest logit difference of any variant from ref on the benchmark input",
-        "",
-        table(rows),
-        "",
-    ]
-    text = "\n".join(notes)
+        meta["done"] = int(meta["done"]) + 1  # type: ignore[call-overload]
+        args.out.write_text(report(args, argv, rows, meta))  # saved as it goes: a long run can be cut short
+    text = report(args, argv, rows, meta)
     print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
 
 
