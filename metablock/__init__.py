@@ -16,6 +16,7 @@ from .convert import convert_state_dict, load_checkpoint
 from .cost_table import Costs, CostTable, PartCosts, network_costs
 from .costs import count_macs, count_params
 from .errors import ConfigError
+from .latency import Latency, LatencyTable, measure_latency
 from .memory import estimate_memory
 from .network import LayerConfig, MetaNet, NetConfig, StageConfig, build, stages_from_blocks
 from .presets import block_config, block_info, emo_block, list_blocks, micronet_block
@@ -58,4 +59,7 @@ __all__ = [
     "count_params",
     "estimate_memory",
     "network_costs",
+    "Latency",
+    "LatencyTable",
+    "measure_latency",
 ]

@@ -94,7 +94,7 @@ def test_cache_file_is_written_by_concurrent_processes_and_read_by_a_new_one(tmp
     for w in workers:
         w.start()
     for w in workers:
-        w.join(120)
+        w.join(600)
     assert [w.exitcode for w in workers] == [0, 0, 0]
     # a fresh interpreter answers every seed from the file without measuring anything
     code = (

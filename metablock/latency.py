@@ -1,0 +1,369 @@
+"""Latency: measured with ``torch.utils.benchmark``, and predicted from a per-block table.
+
+:func:`measure_latency` times one inference forward pass: the module is copied, reparameterized
+(BatchNorm and RepVGG branches folded, as deployed) and put in eval mode; it runs a few warm-up
+passes, then ``torch.utils.benchmark.Timer.blocked_autorange`` times blocks of runs at a fixed
+thread count; the result holds the median and the interquartile range over those blocks, in
+milliseconds.
+
+:class:`LatencyTable` measures each part of a network (stem, every block at its input size, head)
+once per *setting* (device, threads, batch, torch version, processor) and keeps the medians, in
+memory or in the same SQLite file as :class:`~metablock.CostTable`. Summed part latencies miss what
+a whole network does differently (a part timed alone finds its input and weights warm in cache, and
+pays Python's call overhead once per run), so :meth:`LatencyTable.calibrate` fits a linear
+correction ``measured ≈ a · Σ parts + b · (number of parts) + c`` by least squares on a few measured
+networks, and :meth:`LatencyTable.predict` applies it. The fit is stored per setting.
+
+Example:
+    >>> import metablock
+    >>> lat = metablock.measure_latency(metablock.model_config("mobilenet_v3_small"), (3, 64, 64), threads=1,
+    ...                                 min_run_time=0.05)
+    >>> lat.median_ms > 0
+    True
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import platform
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from .cost_table import CostTable, Store, _layers_key, block_key, head_module, stem_module
+from .errors import ConfigError
+from .network import NetConfig
+
+LATENCY_SCHEMA = "latency-v1"
+CALIBRATION_SCHEMA = "latency-calibration-v1"
+
+
+@dataclass(frozen=True)
+class Latency:
+    """A latency measurement, in milliseconds per forward pass of one batch."""
+
+    median_ms: float
+    iqr_ms: float
+    mean_ms: float
+    runs: int
+    batch: int
+    threads: int
+    device: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _check_device(device: str) -> torch.device:
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"device must be 'cpu', 'cuda' or 'cuda:N'; got device={device!r}") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise ConfigError(f"device must be 'cpu', 'cuda' or 'cuda:N'; got device={device!r}")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device={device!r} but CUDA is not available; use device='cpu'")
+    return dev
+
+
+def _deployed(model_or_config: Any, reparameterize: bool) -> nn.Module:
+    from .costs import as_module
+    from .reparam import reparameterize as fold
+
+    module = model_or_config if isinstance(model_or_config, nn.Module) else None
+    module = copy.deepcopy(module) if module is not None else as_module(model_or_config)
+    module.eval()
+    if reparameterize:
+        fold(module)
+    return module
+
+
+def time_module(
+    module: nn.Module,
+    input_shape: tuple[int, ...],
+    *,
+    threads: int,
+    device: torch.device,
+    min_run_time: float,
+    warmup: int,
+) -> Latency:
+    """Time ``module`` (already deployed and on ``device``) on a random input of ``input_shape``."""
+    from torch.utils import benchmark
+
+    x = torch.randn(input_shape, generator=torch.Generator().manual_seed(0)).to(device)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with torch.inference_mode():
+            for _ in range(warmup):
+                module(x)
+
+            def run() -> None:
+                with torch.inference_mode():
+                    module(x)
+
+            timer = benchmark.Timer(stmt="run()", globals={"run": run}, num_threads=threads)
+            m = timer.blocked_autorange(min_run_time=min_run_time)
+    finally:
+        torch.set_num_threads(previous)
+    times = sorted(m.times)
+    return Latency(
+        median_ms=m.median * 1e3,
+        iqr_ms=m.iqr * 1e3,
+        mean_ms=m.mean * 1e3,
+        runs=m.number_per_run * len(times),
+        batch=input_shape[0],
+        threads=threads,
+        device=str(device),
+    )
+
+
+def measure_latency(
+    model: Any,
+    input_size: tuple[int, int, int] = (3, 224, 224),
+    batch: int = 1,
+    threads: int | None = None,
+    device: str = "cpu",
+    reparameterize: bool = True,
+    *,
+    min_run_time: float = 0.5,
+    warmup: int = 5,
+) -> Latency:
+    """Latency of one inference forward pass, with ``torch.utils.benchmark``.
+
+    The model is not changed: a copy is reparameterized (``reparameterize=True``, the default, as
+    deployed) and timed in eval mode under ``torch.inference_mode``.
+
+    Args:
+        model: an ``nn.Module``, ``BlockConfig`` or ``NetConfig``.
+        input_size: ``(channels, height, width)`` of one input.
+        batch: batch size.
+        threads: intra-op threads while timing (default: ``torch.get_num_threads()``).
+        device: ``cpu`` or ``cuda[:N]``.
+        reparameterize: fold BatchNorm and RepVGG branches first.
+        min_run_time: seconds of timed runs (more gives a steadier median).
+        warmup: untimed passes first.
+
+    Returns:
+        A :class:`Latency` with the median and IQR in milliseconds.
+
+    Example:
+        >>> import metablock
+        >>> cfg = metablock.block_config("mbconv")
+        >>> metablock.measure_latency(cfg, (24, 28, 28), threads=1, min_run_time=0.05).median_ms > 0
+        True
+    """
+    if len(input_size) != 3 or min(input_size) < 1:
+        raise ConfigError(f"input_size must be (channels, height, width) > 0; got input_size={input_size}")
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise ConfigError(f"batch must be an integer >= 1; got batch={batch!r}")
+    threads = torch.get_num_threads() if threads is None else threads
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ConfigError(f"threads must be an integer >= 1; got threads={threads!r}")
+    if not min_run_time > 0:
+        raise ConfigError(f"min_run_time must be > 0 seconds; got min_run_time={min_run_time!r}")
+    dev = _check_device(device)
+    module = _deployed(model, reparameterize).to(dev)
+    return time_module(
+        module, (batch, *input_size), threads=threads, device=dev, min_run_time=min_run_time, warmup=warmup
+    )
+
+
+def setting_key(*, device: str, threads: int, batch: int) -> str:
+    """What a latency depends on besides the network: device, processor, threads, batch, torch version."""
+    dev = _check_device(device)
+    cpu = platform.processor() or platform.machine()
+    hardware = torch.cuda.get_device_name(dev) if dev.type == "cuda" else cpu
+    return f"{dev}|{hardware}|threads={threads}|batch={batch}|torch={torch.__version__}"
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """``latency ≈ scale · Σ part latencies + per_part · parts + offset`` (ms), fitted on ``networks``."""
+
+    scale: float
+    per_part: float
+    offset: float
+    networks: int
+
+    def apply(self, summed_ms: float, parts: int) -> float:
+        return self.scale * summed_ms + self.per_part * parts + self.offset
+
+
+IDENTITY = Calibration(scale=1.0, per_part=0.0, offset=0.0, networks=0)
+
+
+class LatencyTable:
+    """Per-part latencies and a calibrated whole-network predictor, for one setting.
+
+    Args:
+        path: an SQLite file shared with other processes (and with :class:`~metablock.CostTable`);
+            ``None`` keeps everything in memory.
+        device: ``cpu`` or ``cuda[:N]``.
+        threads: intra-op threads (default: ``torch.get_num_threads()``).
+        batch: batch size.
+        min_run_time: seconds of timed runs per part.
+
+    Example:
+        >>> import metablock
+        >>> table = metablock.LatencyTable(threads=1, min_run_time=0.02)
+        >>> nets = [metablock.model_config(n) for n in ("mobilenet_v3_small", "micronet_m0")]
+        >>> fit = table.calibrate(nets, (3, 64, 64), min_run_time=0.05)
+        >>> table.predict(nets[0], (3, 64, 64)) > 0
+        True
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        device: str = "cpu",
+        threads: int | None = None,
+        batch: int = 1,
+        min_run_time: float = 0.2,
+    ) -> None:
+        self.device = str(_check_device(device))
+        self.threads = torch.get_num_threads() if threads is None else threads
+        if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1:
+            raise ConfigError(f"threads must be an integer >= 1; got threads={threads!r}")
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+            raise ConfigError(f"batch must be an integer >= 1; got batch={batch!r}")
+        self.batch = batch
+        self.min_run_time = min_run_time
+        self.setting = setting_key(device=self.device, threads=self.threads, batch=batch)
+        self.store = None if path is None else Store(os.fspath(path))
+        self.shapes = CostTable(path)  # part input shapes come from the cost table
+        self._memo: dict[str, float] = {}
+        self._calibration: Calibration | None = None
+        self.misses = 0
+
+    # ------------------------------------------------------------------ parts
+    def _part(self, key: str, make: Any, in_shape: tuple[int, ...]) -> float:
+        full = f"{self.setting}|{key}"
+        value = self._memo.get(full)
+        if value is None and self.store is not None:
+            value = self.store.get(LATENCY_SCHEMA, full)
+        if value is None:
+            dev = torch.device(self.device)
+            module = _deployed(make(), True).to(dev)
+            lat = time_module(
+                module,
+                (self.batch, *in_shape),
+                threads=self.threads,
+                device=dev,
+                min_run_time=self.min_run_time,
+                warmup=3,
+            )
+            value = lat.median_ms
+            self.misses += 1
+            if self.store is not None:
+                self.store.put(LATENCY_SCHEMA, full, value)
+        self._memo[full] = value
+        return float(value)
+
+    def parts(self, cfg: NetConfig, input_size: tuple[int, int, int] = (3, 224, 224)) -> list[tuple[str, float]]:
+        """``(part name, median ms)`` for the stem, every block (``s<i>.b<j>``) and the head."""
+        from .block import MetaMobileBlock
+
+        costs = self.shapes.network(cfg, input_size)  # validates input_size; gives every part's shape
+        _, h, w = input_size
+        stem_key = f"stem|{_layers_key(cfg.stem)}|{cfg.in_chans}|{cfg.width_mult}@{h}x{w}"
+        out = [("stem", self._part(stem_key, lambda: stem_module(cfg), input_size))]
+        shape: tuple[int, ...] = costs.stages[0].out_shape
+        chs = cfg.stem_out()
+        for si, stage in enumerate(cfg.stages):
+            blocks = self.shapes.stage_blocks(cfg, stage, chs)
+            chs = blocks[-1].out_chs
+            for bi, block in enumerate(blocks):
+                key = f"block|{block_key(block)}@{shape[1]}x{shape[2]}"
+                out.append((f"s{si}.b{bi}", self._part(key, lambda b=block: MetaMobileBlock(b), shape)))
+                shape = self.shapes.block(block, shape[1], shape[2]).out_shape
+        head_key = f"head|{_layers_key(cfg.head)}|{cfg.width_mult}|{cfg.num_classes}@{'x'.join(map(str, shape))}"
+        out.append(("head", self._part(head_key, lambda s=shape: head_module(cfg, s[0]), shape)))
+        return out
+
+    def summed(self, cfg: NetConfig, input_size: tuple[int, int, int] = (3, 224, 224)) -> tuple[float, int]:
+        """Sum of the part latencies (ms) and the number of parts."""
+        parts = self.parts(cfg, input_size)
+        return sum(ms for _, ms in parts), len(parts)
+
+    # ------------------------------------------------------------------ calibration
+    @property
+    def calibration(self) -> Calibration:
+        """The fitted correction for this setting (identity until :meth:`calibrate` ran)."""
+        if self._calibration is None and self.store is not None:
+            value = self.store.get(CALIBRATION_SCHEMA, self.setting)
+            if value is not None:
+                self._calibration = Calibration(**value)
+        return self._calibration or IDENTITY
+
+    def fit(self, summed: Sequence[tuple[float, int]], measured: Sequence[float]) -> Calibration:
+        """Least-squares fit of the correction from ``(Σ parts, parts)`` to measured latencies; stored."""
+        if len(summed) != len(measured) or len(measured) < 2:
+            raise ConfigError(f"calibration needs >= 2 measured networks; got {len(measured)}")
+        x = torch.tensor([[s, n, 1.0] for s, n in summed], dtype=torch.float64)
+        y = torch.tensor(list(measured), dtype=torch.float64)
+        if len(measured) < 4 or len({n for _, n in summed}) < 2:  # too few points for three terms
+            x = x[:, [0, 2]]
+        coef = torch.linalg.lstsq(x, y.unsqueeze(1)).solution.squeeze(1).tolist()
+        if len(coef) == 2:
+            coef = [coef[0], 0.0, coef[1]]
+        fit = Calibration(scale=coef[0], per_part=coef[1], offset=coef[2], networks=len(measured))
+        if not all(math.isfinite(v) for v in coef):
+            raise ConfigError(f"calibration fit is not finite: {fit}")
+        self._calibration = fit
+        if self.store is not None:
+            self.store.put(CALIBRATION_SCHEMA, self.setting, asdict(fit), replace=True)
+        return fit
+
+    def calibrate(
+        self,
+        networks: Sequence[NetConfig],
+        input_size: tuple[int, int, int] = (3, 224, 224),
+        *,
+        min_run_time: float = 0.5,
+        rounds: int = 3,
+    ) -> Calibration:
+        """Measure ``networks`` whole (``rounds`` interleaved rounds, median) and fit the correction."""
+        measured = measure_networks(
+            networks, input_size, batch=self.batch, threads=self.threads, device=self.device,
+            min_run_time=min_run_time, rounds=rounds,
+        )  # fmt: skip
+        return self.fit([self.summed(cfg, input_size) for cfg in networks], measured)
+
+    def predict(self, cfg: NetConfig, input_size: tuple[int, int, int] = (3, 224, 224)) -> float:
+        """Predicted whole-network latency in ms: the calibrated sum of part latencies."""
+        summed, parts = self.summed(cfg, input_size)
+        return self.calibration.apply(summed, parts)
+
+
+def measure_networks(
+    networks: Sequence[Any],
+    input_size: tuple[int, int, int] = (3, 224, 224),
+    *,
+    batch: int = 1,
+    threads: int | None = None,
+    device: str = "cpu",
+    min_run_time: float = 0.5,
+    rounds: int = 3,
+) -> list[float]:
+    """Median latency (ms) of each network over ``rounds`` rounds that interleave the networks.
+
+    Interleaving spreads a burst of load on a shared machine over every network instead of one.
+    """
+    threads = torch.get_num_threads() if threads is None else threads
+    dev = _check_device(device)
+    modules = [_deployed(n, True).to(dev) for n in networks]
+    results: list[list[float]] = [[] for _ in modules]
+    for _ in range(rounds):
+        for i, module in enumerate(modules):
+            lat = time_module(
+                module, (batch, *input_size), threads=threads, device=dev, min_run_time=min_run_time, warmup=3
+            )
+            results[i].append(lat.median_ms)
+    return [sorted(r)[len(r) // 2] for r in results]

@@ -1,0 +1,65 @@
+"""Latency: behaviour only (positive finite numbers, calibration round trip, cache); nothing timed is asserted."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+import metablock
+from metablock.latency import Calibration, LatencyTable, measure_latency, measure_networks
+from metablock.random_nets import random_net_config
+
+SIZE = (3, 32, 32)
+FAST = {"min_run_time": 0.01}
+
+
+def test_measure_latency_returns_positive_finite_milliseconds_and_leaves_the_model_alone() -> None:
+    model = metablock.build(metablock.model_config("repvit_m0_9")).train()
+    lat = measure_latency(model, SIZE, batch=2, threads=1, **FAST)
+    assert lat.median_ms > 0 and math.isfinite(lat.median_ms)
+    assert lat.iqr_ms >= 0 and lat.runs >= 1
+    assert (lat.batch, lat.threads, lat.device) == (2, 1, "cpu")
+    assert model.training  # a copy was reparameterized, not the model
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    assert torch.get_num_threads() >= 1
+
+
+def test_measure_latency_rejects_bad_arguments() -> None:
+    cfg = metablock.block_config("mbconv")
+    with pytest.raises(metablock.ConfigError, match="threads"):
+        measure_latency(cfg, (24, 8, 8), threads=0)
+    with pytest.raises(metablock.ConfigError, match="device"):
+        measure_latency(cfg, (24, 8, 8), device="tpu")
+    with pytest.raises(metablock.ConfigError, match="input_size"):
+        measure_latency(cfg, (24, 8))
+
+
+def test_predictor_round_trip_through_the_cache_file(tmp_path: Path) -> None:
+    path = tmp_path / "costs.sqlite"
+    nets = [random_net_config(seed, max_stages=2, max_depth=1) for seed in range(4)]
+    table = LatencyTable(path, threads=1, min_run_time=0.01)
+    measured = measure_networks(nets, SIZE, threads=1, rounds=1, **FAST)
+    assert all(m > 0 and math.isfinite(m) for m in measured)
+    fit = table.fit([table.summed(n, SIZE) for n in nets], measured)
+    assert isinstance(fit, Calibration) and fit.networks == 4
+    predicted = [table.predict(n, SIZE) for n in nets]
+    assert all(math.isfinite(p) for p in predicted)
+    parts = table.parts(nets[0], SIZE)
+    assert parts[0][0] == "stem" and parts[-1][0] == "head" and all(ms > 0 for _, ms in parts)
+
+    # a new table on the same file measures nothing and predicts the same
+    again = LatencyTable(path, threads=1, min_run_time=0.01)
+    assert again.calibration == fit
+    assert [again.predict(n, SIZE) for n in nets] == pytest.approx(predicted)
+    assert again.misses == 0
+    # another setting has its own entries and no calibration yet
+    other = LatencyTable(path, threads=1, batch=2, min_run_time=0.01)
+    assert other.calibration.networks == 0
+
+
+def test_fit_needs_two_networks() -> None:
+    with pytest.raises(metablock.ConfigError, match="calibration"):
+        LatencyTable(threads=1).fit([(1.0, 3)], [1.0])
