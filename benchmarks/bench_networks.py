@@ -130,12 +130,23 @@ def build_variants(name: str, refs: dict[str, Callable[[], nn.Module]], size: in
     return variants, label
 
 
-def timer(model: nn.Module, x: torch.Tensor, threads: int) -> Timer:
-    return Timer(stmt="model(x)", globals={"model": model, "x": x}, num_threads=threads)
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def timer(model: nn.Module, x: torch.Tensor, threads: int, clock: str = "wall") -> Timer:
+    return Timer(stmt="model(x)", globals={"model": model, "x": x}, num_threads=threads, timer=CLOCKS[clock])
 
 
 def measure(
-    name: str, batch: int, variants: dict[str, nn.Module], *, threads: int, size: int, rounds: int, target: float
+    name: str,
+    batch: int,
+    variants: dict[str, nn.Module],
+    *,
+    threads: int,
+    size: int,
+    rounds: int,
+    target: float,
+    clock: str = "wall",
 ) -> Row:
     """Interleaved timing: every round times each variant once for about ``target`` seconds."""
     x = torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(0))
@@ -144,7 +155,7 @@ def measure(
         outs = {k: m(x) for k, m in variants.items()}
         if "ref" in outs:
             row.max_diff = max(float((outs[k] - outs["ref"]).abs().max()) for k in outs)
-        timers = {k: timer(m, x, threads) for k, m in variants.items()}
+        timers = {k: timer(m, x, threads, clock) for k, m in variants.items()}
         # warm-up, and the number of calls per measurement
         number = {}
         for k, t in timers.items():
@@ -200,6 +211,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--batch", type=int, nargs="+", default=[1, 8], help="batch sizes (default: 1 8)")
     p.add_argument("--threads", type=int, default=2, help="torch threads (default: 2)")
     p.add_argument("--size", type=int, default=224, help="input resolution (default: 224)")
+    p.add_argument(
+        "--clock",
+        choices=sorted(CLOCKS),
+        default="wall",
+        help="wall: latency (default); cpu: process CPU time, a cross-check on a loaded machine with --threads 1",
+    )
     p.add_argument("--quick", action="store_true", help="fewer, shorter rounds (6 × 0.03 s instead of 20 × 0.05 s)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"markdown file to write (default: {DEFAULT_OUT})")
     return p.parse_args(argv)
@@ -221,8 +238,8 @@ def report(args: argparse.Namespace, argv: list[str], rows: list[Row], meta: dic
         f"- torch {torch.__version__}, CPU: {cpu_model()}, Python {platform.python_version()}",
         f"- machine load: {load_note(load0, os.getloadavg(), time.time() - start)}",
         f"- {meta['rounds']} interleaved rounds of about {meta['target']:.2f} s per variant; times are per "
-        "forward call, median ± interquartile range in ms; a ratio is the median over rounds of the "
-        "per-round ratio",
+        f"forward call ({args.clock} clock), median ± interquartile range in ms; a ratio is the median over "
+        "rounds of the per-round ratio",
         "- ref: the torchvision / timm model as it ships (eval); ours: `metablock.from_reference(ref)`; "
         "ours fused: after `metablock.reparameterize`",
         f"- ref fused: the reference after its own fusing ({', '.join(labels) or 'none'}), for {fused_refs}; "
@@ -266,7 +283,16 @@ def main(argv: list[str] | None = None) -> None:
         if label:
             meta["fusing"][name] = label  # type: ignore[index]
         for batch in args.batch:
-            row = measure(name, batch, variants, threads=args.threads, size=args.size, rounds=rounds, target=target)
+            row = measure(
+                name,
+                batch,
+                variants,
+                threads=args.threads,
+                size=args.size,
+                rounds=rounds,
+                target=target,
+                clock=args.clock,
+            )
             rows.append(row)
             print(
                 f"{name:24s} b={batch}: ours/ref {fmt_ratio(row.ratio('ours', 'ref'))}, "
