@@ -77,8 +77,14 @@ class ShiftMaxConfig:
     init_b: tuple[float, float] = (0.0, 0.0)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "init_a", tuple(float(v) for v in self.init_a))
-        object.__setattr__(self, "init_b", tuple(float(v) for v in self.init_b))
+        for name in ("init_a", "init_b"):
+            value = getattr(self, name)
+            if not isinstance(value, (list, tuple)) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value
+            ):
+                raise ConfigError(f"shiftmax.{name} must be two finite numbers; got {name}={value!r}")
+            object.__setattr__(self, name, tuple(float(v) for v in value))
+        check_field_types(self)
         _check_int("shiftmax.groups", self.groups, minimum=1)
         _check_int("shiftmax.reduction", self.reduction, minimum=1)
         if self.squeeze_chs is not None:
@@ -107,6 +113,37 @@ class ShiftMaxConfig:
 
 
 Act = Union[str, ShiftMaxConfig]  # noqa: UP007 (a runtime alias; Python 3.10 has no `type` statement)
+
+
+_TYPE_NAMES = {"bool": "true or false", "int": "an integer", "float": "a finite number", "str": "a string"}
+
+
+def check_field_types(obj: Any) -> None:
+    """Raise ``ConfigError`` for a dataclass field whose value has the wrong type.
+
+    Fields annotated ``bool``, ``int``, ``float`` or ``str`` (optionally ``| None``) are checked;
+    ``float`` accepts integers but not NaN or infinities, and ``bool`` is never taken for a number.
+    """
+    kind = type(obj).__name__
+    for f in fields(obj):
+        if not f.init:
+            continue
+        value = getattr(obj, f.name)
+        annotation = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+        optional = annotation.endswith("| None")
+        base = annotation.removesuffix("| None").strip()
+        if base not in _TYPE_NAMES or (optional and value is None):
+            continue
+        if base == "bool":
+            ok = isinstance(value, bool)
+        elif base == "str":
+            ok = isinstance(value, str)
+        else:
+            ok = isinstance(value, (int, float) if base == "float" else int) and not isinstance(value, bool)
+            ok = ok and (base == "int" or math.isfinite(value))
+        if not ok:
+            valid = _TYPE_NAMES[base] + (" or null" if optional else "")
+            raise ConfigError(f"{kind}.{f.name} must be {valid}; got {f.name}={value!r}")
 
 
 def _check_int(name: str, value: object, minimum: int = 0) -> None:
@@ -297,6 +334,7 @@ class BlockConfig:
             value = getattr(self, name)
             if isinstance(value, dict):
                 object.__setattr__(self, name, _shiftmax_from_dict(name, value))
+        check_field_types(self)
         self._validate()
 
     # ------------------------------------------------------------------ derived values
@@ -365,6 +403,11 @@ class BlockConfig:
             raise ConfigError(
                 f"factor_mults applies only to mixer='dw_factorized'; got factor_mults={self.factor_mults} "
                 f"with mixer={self.mixer!r}"
+            )
+        if self.v_group and not self.has_attention:
+            raise ConfigError(
+                f"v_group (value projection grouped by heads) applies only to mixer='window_mhsa'; got "
+                f"v_group=True with mixer={self.mixer!r}"
             )
         if self.mixer in SPATIAL_MIXERS and self.kernel == 0:
             raise ConfigError(f"mixer={self.mixer!r} needs kernel >= 1; got kernel=0")
@@ -576,6 +619,9 @@ class BlockConfig:
         for key in data:
             if key not in valid:
                 raise unknown("BlockConfig field", key, valid)
+        missing = [name for name in ("in_chs", "out_chs") if name not in data]
+        if missing:
+            raise ConfigError(f"a block config needs {' and '.join(missing)}; got fields {sorted(data)}")
         return cls(**data)
 
     def to_json(self) -> str:

@@ -265,3 +265,49 @@ def convert_state_dict(
     sd = {re.sub(r"^module\.", "", k): v for k, v in state_dict.items()}
     names = SOURCES[source]({k: tuple(v.shape) for k, v in sd.items()}, model)
     return {names[k]: v for k, v in sd.items()}
+
+
+def load_checkpoint(
+    path: str | Any, *, source: str | None = None, model: Any = None, map_location: str = "cpu"
+) -> dict[str, torch.Tensor]:
+    """Read a state dict from a checkpoint file, safely: ``torch.load(weights_only=True)``.
+
+    Only tensors and plain containers are unpickled; a file that would run code or import classes
+    on loading is refused. A ``{"model": ...}``, ``{"state_dict": ...}`` or ``{"net": ...}``
+    wrapper is removed; with ``source`` (``"emo"`` or ``"micronet"``) the official keys are renamed
+    with :func:`convert_state_dict`.
+
+    Raises:
+        ConfigError: the file cannot be read, is not a checkpoint, holds anything but tensors and
+            containers, or holds no state dict.
+
+    Example:
+        >>> import tempfile, os, metablock
+        >>> block = metablock.MetaMobileBlock(metablock.block_config("irmb"))
+        >>> path = os.path.join(tempfile.mkdtemp(), "irmb.pt")
+        >>> torch.save({"state_dict": block.state_dict()}, path)
+        >>> _ = block.load_state_dict(load_checkpoint(path))
+    """
+    import pickle
+
+    try:
+        data = torch.load(path, map_location=map_location, weights_only=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot read checkpoint {str(path)!r}: {exc.strerror or exc}") from None
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(
+            f"checkpoint {str(path)!r} holds objects other than tensors and containers; refusing to load it "
+            f"(weights_only=True): {first}"
+        ) from None
+    except Exception as exc:  # not a torch file at all
+        raise ConfigError(f"checkpoint {str(path)!r} is not a torch checkpoint: {type(exc).__name__}: {exc}") from None
+    if isinstance(data, Mapping):
+        for wrapper in ("model", "state_dict", "net"):
+            if isinstance(data.get(wrapper), Mapping):
+                data = data[wrapper]
+                break
+    if not isinstance(data, Mapping) or not all(isinstance(v, torch.Tensor) for v in data.values()):
+        raise ConfigError(f"checkpoint {str(path)!r} holds no state dict (a mapping of names to tensors)")
+    state = {re.sub(r"^module\.", "", str(k)): v for k, v in data.items()}
+    return convert_state_dict(state, source, model=model) if source is not None else state

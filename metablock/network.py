@@ -29,7 +29,16 @@ import torch
 from torch import nn
 
 from .block import MetaMobileBlock
-from .config import ACTIVATIONS, Act, BlockConfig, ShiftMaxConfig, canonical, make_divisible
+from .config import (
+    ACTIVATIONS,
+    Act,
+    BlockConfig,
+    ShiftMaxConfig,
+    _shiftmax_from_dict,
+    canonical,
+    check_field_types,
+    make_divisible,
+)
 from .errors import ConfigError, unknown
 from .layers import ChannelShuffle, ConvNormAct, create_act, create_norm, run
 
@@ -52,7 +61,7 @@ def _plain(value: Any) -> Any:
 
 def _value(value: Any) -> Any:
     if isinstance(value, Mapping) and set(value) == {"shiftmax"}:
-        return ShiftMaxConfig(**value["shiftmax"])
+        return _shiftmax_from_dict("act", dict(value))
     if isinstance(value, list):
         return tuple(value)
     return value
@@ -65,11 +74,21 @@ def _override(data: Mapping[str, Any]) -> dict[str, Any]:
     return {k: _value(v) for k, v in data.items()}
 
 
-def _check_keys(kind: str, data: Mapping[str, Any], cls: type) -> None:
+def _check_keys(kind: str, data: Mapping[str, Any], cls: type, *, complete: bool = True) -> None:
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"a {kind} must be a mapping; got {data!r}")
     valid = {f.name for f in fields(cls) if f.init}
     for key in data:
         if key not in valid:
             raise unknown(f"{kind} field", key, valid)
+    required = [
+        f.name
+        for f in fields(cls)
+        if f.init and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    missing = [name for name in required if name not in data]
+    if complete and missing:
+        raise ConfigError(f"a {kind} needs {', '.join(missing)}; got fields {sorted(data)}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,9 +118,24 @@ class LayerConfig:
     momentum: float = 0.1
 
     def __post_init__(self) -> None:
+        if not isinstance(self.factor_groups, (list, tuple)) or len(self.factor_groups) != 2:
+            raise ConfigError(f"layer factor_groups must be two integers; got factor_groups={self.factor_groups!r}")
         object.__setattr__(self, "factor_groups", tuple(self.factor_groups))
         if isinstance(self.act, Mapping):
-            object.__setattr__(self, "act", ShiftMaxConfig(**self.act["shiftmax"]))
+            object.__setattr__(self, "act", _shiftmax_from_dict("act", dict(self.act)))
+        elif not isinstance(self.act, (str, ShiftMaxConfig)):
+            raise ConfigError(f"layer act must be an activation name or a shiftmax mapping; got act={self.act!r}")
+        check_field_types(self)
+        for g in self.factor_groups:
+            if isinstance(g, bool) or not isinstance(g, int) or g < 1:
+                raise ConfigError(f"layer factor_groups must be integers >= 1; got factor_groups={self.factor_groups}")
+        for name in ("groups", "max_group"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"layer {name} must be >= 1; got {name}={getattr(self, name)}")
+        if not self.eps > 0 or not 0 <= self.momentum <= 1:
+            raise ConfigError(
+                f"layer eps must be > 0 and momentum in [0, 1]; got eps={self.eps}, momentum={self.momentum}"
+            )
         if self.kind not in LAYER_KINDS:
             raise unknown("layer kind", self.kind, LAYER_KINDS)
         if isinstance(self.act, str) and self.act not in ACTIVATIONS:
@@ -159,12 +193,18 @@ class StageConfig:
     def __post_init__(self) -> None:
         if isinstance(self.block, Mapping):
             object.__setattr__(self, "block", BlockConfig.from_dict(dict(self.block)))
+        if not isinstance(self.block, BlockConfig):
+            raise ConfigError(f"stage block must be a block config mapping; got block={self.block!r}")
+        if not isinstance(self.overrides, (list, tuple)):
+            raise ConfigError(f"stage overrides must be a list of mappings; got overrides={self.overrides!r}")
         object.__setattr__(self, "overrides", tuple(_override(o) for o in self.overrides))
         object.__setattr__(self, "first", _override(self.first))
         if isinstance(self.depth, bool) or not isinstance(self.depth, int) or self.depth < 1:
             raise ConfigError(f"stage depth must be an integer >= 1; got depth={self.depth!r}")
-        if self.stride not in (1, 2):
+        if self.stride not in (1, 2) or isinstance(self.stride, bool):
             raise ConfigError(f"stage stride must be 1 or 2; got stride={self.stride!r}")
+        if isinstance(self.out_chs, bool) or not isinstance(self.out_chs, int) or self.out_chs < 1:
+            raise ConfigError(f"stage out_chs must be an integer >= 1; got out_chs={self.out_chs!r}")
         if len(self.overrides) > self.depth:
             raise ConfigError(f"stage has {len(self.overrides)} overrides for depth={self.depth}")
 
@@ -209,6 +249,11 @@ class NetConfig:
             if not isinstance(items, (list, tuple)):
                 raise ConfigError(f"NetConfig.{name} must be a list; got {type(items).__name__}")
             object.__setattr__(self, name, tuple(make(i) if isinstance(i, Mapping) else i for i in items))
+            kind = StageConfig if name == "stages" else LayerConfig
+            for item in getattr(self, name):
+                if not isinstance(item, kind):
+                    raise ConfigError(f"NetConfig.{name} items must be {kind.__name__} mappings; got {item!r}")
+        check_field_types(self)
         if not self.stages:
             raise ConfigError("NetConfig.stages must hold at least one stage")
         if self.in_chans < 1 or self.num_classes < 1:
@@ -300,7 +345,7 @@ class NetConfig:
         return cls.from_dict(data)
 
     def replace(self, **changes: Any) -> NetConfig:
-        _check_keys("NetConfig", changes, type(self))
+        _check_keys("NetConfig", changes, type(self), complete=False)
         return dataclasses.replace(self, **changes)
 
 
