@@ -13,7 +13,11 @@ from __future__ import annotations
 from .block import MetaMobileBlock
 from .config import BlockConfig, ShiftMaxConfig, make_divisible
 from .convert import convert_state_dict, load_checkpoint
+from .cost_table import Costs, CostTable, PartCosts, network_costs
+from .costs import count_macs, count_params
 from .errors import ConfigError
+from .latency import Latency, LatencyTable, measure_latency
+from .memory import estimate_memory
 from .network import LayerConfig, MetaNet, NetConfig, StageConfig, build, stages_from_blocks
 from .presets import block_config, block_info, emo_block, list_blocks, micronet_block
 from .reference import from_reference, list_reference_classes
@@ -48,4 +52,14 @@ __all__ = [
     "make_divisible",
     "micronet_block",
     "reparameterize",
+    "CostTable",
+    "Costs",
+    "PartCosts",
+    "count_macs",
+    "count_params",
+    "estimate_memory",
+    "network_costs",
+    "Latency",
+    "LatencyTable",
+    "measure_latency",
 ]
