@@ -11,8 +11,9 @@ once per *setting* (device, threads, batch, torch version, processor) and keeps 
 memory or in the same SQLite file as :class:`~metablock.CostTable`. Summed part latencies miss what
 a whole network does differently (a part timed alone finds its input and weights warm in cache, and
 pays Python's call overhead once per run), so :meth:`LatencyTable.calibrate` fits a linear
-correction ``measured ≈ a · Σ parts + b · (number of parts) + c`` by least squares on a few measured
-networks, and :meth:`LatencyTable.predict` applies it. The fit is stored per setting.
+correction on a few measured networks: by default a scale (``measured ≈ a · Σ parts``, ``a`` the
+median ratio), optionally an offset and terms per part and per MiB of part inputs by least squares
+(``fit(..., terms=...)``), and :meth:`LatencyTable.predict` applies it. The fit is stored per setting.
 
 Example:
     >>> import metablock
@@ -41,6 +42,7 @@ from .network import NetConfig
 
 LATENCY_SCHEMA = "latency-v1"
 CALIBRATION_SCHEMA = "latency-calibration-v1"
+FIT_TERMS = ("scale", "affine", "full")
 
 
 @dataclass(frozen=True)
@@ -184,18 +186,23 @@ def setting_key(*, device: str, threads: int, batch: int) -> str:
 
 @dataclass(frozen=True)
 class Calibration:
-    """``latency ≈ scale · Σ part latencies + per_part · parts + offset`` (ms), fitted on ``networks``."""
+    """``latency ≈ scale · Σ part ms + per_part · parts + per_mib · MiB of part inputs + offset`` (ms).
+
+    The MiB of part inputs is the size of the activations a whole network passes from part to part,
+    which a part timed alone finds warm in cache. Fitted on ``networks``.
+    """
 
     scale: float
     per_part: float
+    per_mib: float
     offset: float
     networks: int
 
-    def apply(self, summed_ms: float, parts: int) -> float:
-        return self.scale * summed_ms + self.per_part * parts + self.offset
+    def apply(self, summed_ms: float, parts: int, mib: float) -> float:
+        return self.scale * summed_ms + self.per_part * parts + self.per_mib * mib + self.offset
 
 
-IDENTITY = Calibration(scale=1.0, per_part=0.0, offset=0.0, networks=0)
+IDENTITY = Calibration(scale=1.0, per_part=0.0, per_mib=0.0, offset=0.0, networks=0)
 
 
 class LatencyTable:
@@ -287,10 +294,24 @@ class LatencyTable:
         out.append(("head", self._part(head_key, lambda s=shape: head_module(cfg, s[0]), shape)))
         return out
 
-    def summed(self, cfg: NetConfig, input_size: tuple[int, int, int] = (3, 224, 224)) -> tuple[float, int]:
-        """Sum of the part latencies (ms) and the number of parts."""
+    def summed(self, cfg: NetConfig, input_size: tuple[int, int, int] = (3, 224, 224)) -> tuple[float, int, float]:
+        """The fit's features: Σ part latencies (ms), the number of parts, the MiB of their inputs."""
         parts = self.parts(cfg, input_size)
-        return sum(ms for _, ms in parts), len(parts)
+        costs = self.shapes.network(cfg, input_size)
+        shapes = [input_size, *self._block_inputs(cfg, input_size), costs.stages[-2].out_shape]
+        elements = sum(math.prod(shape) for shape in shapes)
+        return sum(ms for _, ms in parts), len(parts), elements * 4 * self.batch / 2**20
+
+    def _block_inputs(self, cfg: NetConfig, input_size: tuple[int, int, int]) -> list[tuple[int, ...]]:
+        shape: tuple[int, ...] = self.shapes.network(cfg, input_size).stages[0].out_shape
+        chs, out = cfg.stem_out(), []
+        for stage in cfg.stages:
+            blocks = self.shapes.stage_blocks(cfg, stage, chs)
+            chs = blocks[-1].out_chs
+            for block in blocks:
+                out.append(shape)
+                shape = self.shapes.block(block, shape[1], shape[2]).out_shape
+        return out
 
     # ------------------------------------------------------------------ calibration
     @property
@@ -302,18 +323,39 @@ class LatencyTable:
                 self._calibration = Calibration(**value)
         return self._calibration or IDENTITY
 
-    def fit(self, summed: Sequence[tuple[float, int]], measured: Sequence[float]) -> Calibration:
-        """Least-squares fit of the correction from ``(Σ parts, parts)`` to measured latencies; stored."""
-        if len(summed) != len(measured) or len(measured) < 2:
-            raise ConfigError(f"calibration needs >= 2 measured networks; got {len(measured)}")
-        x = torch.tensor([[s, n, 1.0] for s, n in summed], dtype=torch.float64)
-        y = torch.tensor(list(measured), dtype=torch.float64)
-        if len(measured) < 4 or len({n for _, n in summed}) < 2:  # too few points for three terms
-            x = x[:, [0, 2]]
-        coef = torch.linalg.lstsq(x, y.unsqueeze(1)).solution.squeeze(1).tolist()
-        if len(coef) == 2:
-            coef = [coef[0], 0.0, coef[1]]
-        fit = Calibration(scale=coef[0], per_part=coef[1], offset=coef[2], networks=len(measured))
+    def fit(
+        self, summed: Sequence[tuple[float, int, float]], measured: Sequence[float], *, terms: str = "scale"
+    ) -> Calibration:
+        """Fit the correction from :meth:`summed` features to measured latencies, and store it.
+
+        Args:
+            summed: :meth:`summed` of each calibration network.
+            measured: their measured latencies (ms).
+            terms: ``scale`` (the median ratio measured / Σ parts: one term, robust to a noisy
+                measurement), ``affine`` (scale and offset by least squares) or ``full`` (scale,
+                per-part, per-MiB and offset by least squares; needs >= 6 networks).
+        """
+        if terms not in FIT_TERMS:
+            raise ConfigError(f"terms must be one of {FIT_TERMS}; got terms={terms!r}")
+        need = 6 if terms == "full" else 2
+        if len(summed) != len(measured) or len(measured) < need:
+            raise ConfigError(
+                f"calibration with terms={terms!r} needs >= {need} measured networks; got {len(measured)}"
+            )
+        if terms == "scale":
+            ratios = sorted(m / s[0] for s, m in zip(summed, measured, strict=True))
+            mid = len(ratios) // 2
+            scale = ratios[mid] if len(ratios) % 2 else (ratios[mid - 1] + ratios[mid]) / 2
+            coef = [scale, 0.0, 0.0, 0.0]
+        else:
+            x = torch.tensor([[s, n, mib, 1.0] for s, n, mib in summed], dtype=torch.float64)
+            y = torch.tensor(list(measured), dtype=torch.float64).unsqueeze(1)
+            columns = [0, 3] if terms == "affine" else [0, 1, 2, 3]
+            solution = torch.linalg.lstsq(x[:, columns], y).solution.squeeze(1).tolist()
+            coef = [0.0, 0.0, 0.0, 0.0]
+            for column, value in zip(columns, solution, strict=True):
+                coef[column] = value
+        fit = Calibration(scale=coef[0], per_part=coef[1], per_mib=coef[2], offset=coef[3], networks=len(measured))
         if not all(math.isfinite(v) for v in coef):
             raise ConfigError(f"calibration fit is not finite: {fit}")
         self._calibration = fit
@@ -328,18 +370,18 @@ class LatencyTable:
         *,
         min_run_time: float = 0.5,
         rounds: int = 3,
+        terms: str = "scale",
     ) -> Calibration:
         """Measure ``networks`` whole (``rounds`` interleaved rounds, median) and fit the correction."""
         measured = measure_networks(
             networks, input_size, batch=self.batch, threads=self.threads, device=self.device,
             min_run_time=min_run_time, rounds=rounds,
         )  # fmt: skip
-        return self.fit([self.summed(cfg, input_size) for cfg in networks], measured)
+        return self.fit([self.summed(cfg, input_size) for cfg in networks], measured, terms=terms)
 
     def predict(self, cfg: NetConfig, input_size: tuple[int, int, int] = (3, 224, 224)) -> float:
         """Predicted whole-network latency in ms: the calibrated sum of part latencies."""
-        summed, parts = self.summed(cfg, input_size)
-        return self.calibration.apply(summed, parts)
+        return self.calibration.apply(*self.summed(cfg, input_size))
 
 
 def measure_networks(

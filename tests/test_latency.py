@@ -63,3 +63,13 @@ def test_predictor_round_trip_through_the_cache_file(tmp_path: Path) -> None:
 def test_fit_needs_two_networks() -> None:
     with pytest.raises(metablock.ConfigError, match="calibration"):
         LatencyTable(threads=1).fit([(1.0, 3)], [1.0])
+
+
+def test_fit_terms_are_checked_and_scale_is_the_median_ratio() -> None:
+    table = LatencyTable(threads=1)
+    fit = table.fit([(1.0, 3, 0.5), (2.0, 4, 0.5), (4.0, 5, 0.5)], [2.0, 3.0, 12.0])
+    assert fit.scale == 2.0 and (fit.per_part, fit.per_mib, fit.offset) == (0.0, 0.0, 0.0)
+    with pytest.raises(metablock.ConfigError, match="terms"):
+        table.fit([(1.0, 3, 0.5), (2.0, 4, 0.5)], [1.0, 2.0], terms="cubic")
+    with pytest.raises(metablock.ConfigError, match=">= 6"):
+        table.fit([(1.0, 3, 0.5), (2.0, 4, 0.5)], [1.0, 2.0], terms="full")
