@@ -53,7 +53,16 @@ def _cases(tmp: Path) -> list[tuple[list[str], str]]:
         (["nosuchcommand"], "nosuchcommand"),
     ]
     if "profile" in _commands():
-        cases.append((["profile", "--no-such-option"], "--no-such-option"))
+        cases += [
+            (["profile", "mobilenet_v2", "--no-such-option"], "--no-such-option"),
+            (["profile", "no_such_net"], "unknown model 'no_such_net'"),
+            (["profile", str(tmp / "broken.yaml")], "not valid YAML"),
+            (["profile", str(tmp / "broken.json")], "not valid JSON"),
+            (["profile", str(tmp / "evil.yaml")], "not valid YAML"),
+            (["profile", str(tmp / "list.yaml")], "must be a mapping"),
+            (["profile", str(tmp / "missing.yaml")], "missing.yaml"),
+            (["profile", "mobilenet_v2", "--batch", "0"], "--batch"),
+        ]
     return cases
 
 
