@@ -52,6 +52,10 @@ def _shape(value: Any) -> list[int]:
 
 
 def _per_output(inputs: list[Any], outputs: list[Any]) -> int:
+    # arithmetic on traced sizes (``2 * x.shape[1]``) shows up as ops on integer scalars: no MACs
+    out = outputs[0].type()
+    if out.kind() != "TensorType" or out.scalarType() in ("Long", "Int", "Short", "Char", "Byte", "Bool"):
+        return 0
     return prod(_shape(outputs[0]))
 
 
