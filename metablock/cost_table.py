@@ -17,7 +17,9 @@ so the network peak is the largest of ``peak(stem)``, ``input + held + peak(bloc
 (``held`` counting the stem output and stage input when they are not the block's own input) and
 ``input + peak(head)``. This equals :func:`~metablock.estimate_memory` of the built network at batch 1.
 
-Entries persist in an SQLite file in WAL mode (``CostTable(path)``): any number of processes may
+Entries persist in an SQLite file in WAL mode (``CostTable(path)``), under a fingerprint of the
+code that builds and counts a part (:func:`code_fingerprint`), so a file filled by another version
+of metablock, torch or fvcore is never trusted: any number of processes may
 read and write it at once; a part measured by one process is read by the others instead of being
 traced again. ``CostTable()`` keeps entries in memory only.
 
@@ -34,6 +36,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -42,6 +45,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from math import prod
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from torch import nn
@@ -50,7 +54,28 @@ from .config import BlockConfig
 from .errors import ConfigError
 from .network import LayerConfig, NetConfig, StageConfig
 
-COST_SCHEMA = "costs-v1"  # bump when the counting convention changes; old entries are then ignored
+# Modules whose code decides what a part costs. Entries are stored under a fingerprint of their
+# source and of the torch and fvcore versions, so a cache file never answers for other code.
+FINGERPRINTED = ("block.py", "config.py", "costs.py", "cost_table.py", "layers.py", "memory.py", "network.py")
+
+
+def code_fingerprint() -> str:
+    """A short hash of the modules that build and count a part, and of the torch and fvcore versions."""
+    import hashlib
+    from importlib.metadata import PackageNotFoundError, version
+
+    import torch
+
+    digest = hashlib.sha256(torch.__version__.encode())
+    with contextlib.suppress(PackageNotFoundError):  # fvcore is a dependency; be lenient all the same
+        digest.update(version("fvcore").encode())
+    here = Path(__file__).resolve().parent
+    for name in FINGERPRINTED:
+        digest.update((here / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+COST_SCHEMA = f"costs-v1-{code_fingerprint()}"
 BYTES_PER_ELEMENT = 4  # float32 activations
 
 

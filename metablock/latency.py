@@ -36,12 +36,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from .cost_table import CostTable, Store, _layers_key, block_key, head_module, stem_module
+from .cost_table import CostTable, Store, _layers_key, block_key, code_fingerprint, head_module, stem_module
 from .errors import ConfigError
 from .network import NetConfig
 
-LATENCY_SCHEMA = "latency-v1"
-CALIBRATION_SCHEMA = "latency-calibration-v1"
+LATENCY_SCHEMA = f"latency-v1-{code_fingerprint()}"
+CALIBRATION_SCHEMA = f"latency-calibration-v1-{code_fingerprint()}"
 FIT_TERMS = ("scale", "affine", "full")
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import multiprocessing
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -79,33 +79,48 @@ def test_bad_input_size_is_a_config_error() -> None:
         CostTable("/nonexistent/dir/costs.sqlite")
 
 
-def _fill(path: str, seeds: list[int]) -> None:
-    table = CostTable(path)
-    for seed in seeds:
-        table.network(random_net_config(seed, widths=(16, 32), max_stages=2, max_depth=2), (3, 32, 32))
-
-
-def test_cache_file_is_written_by_concurrent_processes_and_read_by_a_new_one(tmp_path: Path) -> None:
-    path = str(tmp_path / "costs.sqlite")
-    seeds = [0, 1, 2, 3]
-    ctx = multiprocessing.get_context("fork")
-    # three processes write overlapping entries at once
-    workers = [ctx.Process(target=_fill, args=(path, seeds[i : i + 2])) for i in range(3)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join(600)
-    assert [w.exitcode for w in workers] == [0, 0, 0]
-    # a fresh interpreter answers every seed from the file without measuring anything
-    code = (
-        "import sys, metablock; from metablock.random_nets import random_net_config\n"
+def _fill_code(path: str, seeds: list[int]) -> str:
+    return (
+        "import metablock; from metablock.random_nets import random_net_config\n"
         f"t = metablock.CostTable({path!r})\n"
         "kw = dict(widths=(16, 32), max_stages=2, max_depth=2)\n"
         f"c = [t.network(random_net_config(s, **kw), (3, 32, 32)) for s in {seeds}]\n"
         "print(t.misses, sum(x.macs for x in c))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+
+
+def test_cache_file_is_written_by_concurrent_processes_and_read_by_a_new_one(tmp_path: Path) -> None:
+    path = str(tmp_path / "costs.sqlite")
+    seeds = [0, 1, 2, 3]
+    # three interpreters write overlapping entries at once
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    writers = [
+        subprocess.Popen([sys.executable, "-c", _fill_code(path, seeds[i : i + 2])], env=env, stdout=subprocess.PIPE)
+        for i in range(3)
+    ]
+    for w in writers:
+        w.communicate(timeout=600)
+    assert [w.returncode for w in writers] == [0, 0, 0]
+    # a fresh interpreter answers every seed from the file without measuring anything
+    code = _fill_code(path, seeds)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    ).stdout.split()
     expected = sum(
         count_macs(random_net_config(s, widths=(16, 32), max_stages=2, max_depth=2), (3, 32, 32)) for s in seeds
     )
     assert out == ["0", str(expected)]
+
+
+def test_entries_are_stored_under_a_fingerprint_of_the_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import metablock.cost_table as ct
+
+    path = str(tmp_path / "costs.sqlite")
+    cfg = random_net_config(5, widths=(16,), max_stages=2, max_depth=1)
+    CostTable(path).network(cfg, (3, 32, 32))
+    # a file filled by other code (another fingerprint) is not trusted: everything is measured again
+    monkeypatch.setattr(ct, "COST_SCHEMA", "costs-v1-other")
+    table = CostTable(path)
+    table.network(cfg, (3, 32, 32))
+    assert table.misses > 0
+    assert len(ct.code_fingerprint()) == 16
