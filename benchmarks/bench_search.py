@@ -61,6 +61,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="10 and 20 trials instead of 40 and 100")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--only", choices=("default", "emo-224"), default=None, help="run one of the two studies")
     parser.add_argument("--out", default="benchmarks/results/search.md")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -75,6 +76,8 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for i, (label, kw) in enumerate(studies.items()):
+            if args.only and not label.startswith(args.only):
+                continue
             if args.quick:
                 kw["trials"] = 10 if i == 0 else 20
             cache = os.path.join(tmp, f"costs{i}.sqlite")

@@ -167,6 +167,6 @@ def pareto_table(df: pd.DataFrame, max_rows: int = 20) -> str:
     for _, row in front.iterrows():
         lines.append([fmt.get(c, str)(row[c]) for c in cols])
     widths = [max(len(r[i]) for r in lines) for i in range(len(cols))]
-    text = ["  ".join(v.rjust(w) for v, w in zip(r, widths, strict=True)) for r in lines]
+    text = ["  ".join(v.rjust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in lines]
     text.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(text)

@@ -115,7 +115,8 @@ def naswot(model: nn.Module, settings: ScoreSettings, resolution: int, report: R
     codes: list[torch.Tensor] = []
 
     def hook(_m: nn.Module, _i: Any, out: torch.Tensor) -> None:
-        codes.append((out.detach() > 0).flatten(1).to(torch.float64))
+        # windowed attention folds windows into the batch, sample-major ((b n1 n2) ...): regroup per sample
+        codes.append((out.detach() > 0).reshape(x.shape[0], -1).to(torch.float64))
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, _ACTIVATIONS)]
     if not handles:

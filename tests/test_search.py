@@ -176,6 +176,14 @@ def test_proxies_are_finite_and_repeat_with_the_seed(score: str) -> None:
     assert a == pytest.approx(b, rel=1e-9)
 
 
+def test_proxies_score_windowed_attention_at_full_resolution() -> None:
+    # at 224 px the window attention folds windows into the batch dimension inside the block
+    net = seeded_build(metablock.model_config("emo_1m"), 0)
+    for score in ("naswot", "grad_norm"):
+        value = compute_score(net, ScoreSettings(score=score, batch_size=2, resolution=None), resolution=224)
+        assert math.isfinite(value), score
+
+
 def test_naswot_separates_a_network_from_its_collapsed_copy() -> None:
     net = metablock.build(get_space(TINY).random(2).net)
     settings = ScoreSettings(score="naswot", batch_size=8, resolution=32)
@@ -261,9 +269,7 @@ def test_named_networks_are_enqueued_as_baselines(tmp_path: Path) -> None:
     study = run_search(settings)
     assert [t.user_attrs.get("baseline") for t in study.trials] == ["emo_1m", "emo_2m"]
     df = results(study)
-    assert metablock.model_config("emo_1m") == config_of(df.iloc[0]) or get_space("emo").contains(
-        config_of(df.iloc[0])
-    )
+    assert metablock.model_config("emo_1m") == config_of(df.iloc[0]) or get_space("emo").contains(config_of(df.iloc[0]))
     assert df.iloc[0]["params"] == count_params(metablock.model_config("emo_1m"))
 
 
