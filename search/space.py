@@ -115,8 +115,8 @@ def _fused(b: BlockChoice) -> BlockConfig:
     return cfg.replace(se_ratio=b.se, se_ref="in", se_round="floor", se_act=b.act) if b.se else cfg
 
 
-def _emo(b: BlockChoice, attention: bool) -> BlockConfig:
-    return presets.emo_block(
+def _emo(b: BlockChoice, **changes: Any) -> BlockConfig:
+    args: dict[str, Any] = dict(
         dim_in=b.in_chs,
         dim_out=b.out_chs,
         norm_in=True,
@@ -130,42 +130,26 @@ def _emo(b: BlockChoice, attention: bool) -> BlockConfig:
         se_ratio=b.se,
         dim_head=b.head_dim,
         window_size=b.window,
-        attn_s=attention,
-        qkv_bias=True,
-        attn_pre=True,
-    )
-
-
-@_op("irmb", description="EMO iRMB without attention: pre-norm, 1x1 expand, depthwise with inner residual, 1x1")
-def _irmb(b: BlockChoice) -> BlockConfig:
-    return _emo(b, attention=False)
-
-
-@_op("window_mhsa", attention=True, description="EMO iRMB with window MHSA cascaded with a depthwise conv")
-def _irmb_attn(b: BlockChoice) -> BlockConfig:
-    return _emo(b, attention=True)
-
-
-@_op("emo_stem", description="EMO's stem block: iRMB without pre-norm, skip or expansion, with SE")
-def _emo_stem(b: BlockChoice) -> BlockConfig:
-    return presets.emo_block(
-        dim_in=b.in_chs,
-        dim_out=b.out_chs,
-        norm_in=False,
-        has_skip=False,
-        exp_ratio=1,
-        norm_layer="bn_2d",
-        act_layer=b.act,
-        v_proj=False,
-        dw_ks=b.kernel,
-        stride=b.stride,
-        se_ratio=b.se,
-        dim_head=b.head_dim,
-        window_size=b.window,
         attn_s=False,
         qkv_bias=True,
         attn_pre=True,
     )
+    return presets.emo_block(**{**args, **changes})
+
+
+@_op("irmb", description="EMO iRMB without attention: pre-norm, 1x1 expand, depthwise with inner residual, 1x1")
+def _irmb(b: BlockChoice) -> BlockConfig:
+    return _emo(b)
+
+
+@_op("window_mhsa", attention=True, description="EMO iRMB with window MHSA cascaded with a depthwise conv")
+def _irmb_attn(b: BlockChoice) -> BlockConfig:
+    return _emo(b, attn_s=True)
+
+
+@_op("emo_stem", description="EMO's stem block: iRMB without pre-norm, skip or expansion, with SE")
+def _emo_stem(b: BlockChoice) -> BlockConfig:
+    return _emo(b, norm_in=False, has_skip=False, exp_ratio=1, norm_layer="bn_2d", v_proj=False)
 
 
 @_op("repvit", description="RepViT block: RepVGG-style depthwise token mixer and SE, then a GELU FFN residual")
