@@ -536,20 +536,8 @@ class SearchSpace:
                     dims = _head_dims(stage, chs)
                     label = f"{q}.head_dim" if dims == stage.head_dims else f"{q}.head_dim@w{chs}"
                     head_dim = cat(label, dims, store=f"{q}.head_dim")
-                choice = BlockChoice(
-                    in_chs=chs,
-                    out_chs=width,
-                    stride=stage.stride if first else 1,
-                    exp=exp,
-                    kernel=kernel,
-                    se=se,
-                    act=stage_act,
-                    norm_in=stage.norm_in,
-                    first=first,
-                    head_dim=head_dim,
-                    window=window,
-                    row=stage.row,
-                )
+                values = dict(exp=exp, kernel=kernel, se=se, act=stage_act, head_dim=head_dim, window=window)
+                choice = _choice(stage, chs, width, first, **values)
                 blocks.append(self._block(op_name, choice))
                 chs = width = blocks[-1].out_chs
             arch[f"{p}.width"] = width
@@ -669,19 +657,9 @@ class SearchSpace:
                 for exp, kernel, se, (window, head_dim) in itertools.product(
                     stage.exp_ratios, stage.kernels, stage.se_ratios, attn
                 ):
-                    choice = BlockChoice(
-                        in_chs=chs,
-                        out_chs=target.out_chs if stage.widths else chs,
-                        stride=stage.stride if first else 1,
-                        exp=exp,
-                        kernel=kernel,
-                        se=se,
-                        act=act,
-                        norm_in=stage.norm_in,
-                        first=first,
-                        head_dim=head_dim,
-                        window=window,
-                        row=stage.row,
+                    out = target.out_chs if stage.widths else chs
+                    choice = _choice(
+                        stage, chs, out, first, exp=exp, kernel=kernel, se=se, act=act, head_dim=head_dim, window=window
                     )
                     try:
                         got = self._block(op_name, choice)
@@ -748,19 +726,17 @@ class SearchSpace:
                     for hd in _head_dims(stage, cin) if op.attention else (stage.head_dims[0],):
                         self._block(
                             op_name,
-                            BlockChoice(
-                                in_chs=cin,
-                                out_chs=w,
-                                stride=stage.stride if first else 1,
+                            _choice(
+                                stage,
+                                cin,
+                                w,
+                                first,
                                 exp=exp,
                                 kernel=k,
                                 se=se,
                                 act=(stage.acts or self.acts)[0],
-                                norm_in=stage.norm_in,
-                                first=first,
                                 head_dim=hd,
                                 window=stage.window_sizes[0],
-                                row=stage.row,
                             ),
                         )
         for seed in seeds:
@@ -779,6 +755,19 @@ class Candidate:
     @property
     def input_size(self) -> tuple[int, int, int]:
         return (self.net.in_chans, self.resolution, self.resolution)
+
+
+def _choice(stage: StageSpace, in_chs: int, out_chs: int, first: bool, **values: Any) -> BlockChoice:
+    """The builder input of one block of ``stage``: stride, pre-norm and row come from the stage."""
+    return BlockChoice(
+        in_chs=in_chs,
+        out_chs=out_chs,
+        stride=stage.stride if first else 1,
+        norm_in=stage.norm_in,
+        first=first,
+        row=stage.row,
+        **values,
+    )
 
 
 def _head_dims(stage: StageSpace, width: int) -> tuple[int, ...]:
