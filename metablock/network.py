@@ -567,6 +567,18 @@ def _diff(cfg: BlockConfig, template: BlockConfig) -> dict[str, Any]:
     return {k: getattr(cfg, k) for k in a if k not in _PER_BLOCK and a[k] != b[k]}
 
 
+def group_blocks(blocks: list[BlockConfig] | tuple[BlockConfig, ...]) -> list[list[BlockConfig]]:
+    """Consecutive blocks grouped into stages: a new stage at every block that changes the shape
+    (stride 2 or a new width)."""
+    groups: list[list[BlockConfig]] = []
+    for cfg in blocks:
+        if not groups or cfg.stride > 1 or cfg.in_chs != cfg.out_chs or cfg.out_chs != groups[-1][-1].out_chs:
+            groups.append([cfg])
+        else:
+            groups[-1].append(cfg)
+    return groups
+
+
 def stages_from_blocks(blocks: list[BlockConfig] | tuple[BlockConfig, ...]) -> tuple[StageConfig, ...]:
     """Group a flat list of block configs into stages.
 
@@ -575,12 +587,7 @@ def stages_from_blocks(blocks: list[BlockConfig] | tuple[BlockConfig, ...]) -> t
     template keep their differences as ``first`` / ``overrides``. Blocks are put in
     :func:`~metablock.config.canonical` form; ``NetConfig.block_configs()`` gives the list back.
     """
-    groups: list[list[BlockConfig]] = []
-    for cfg in map(canonical, blocks):
-        if not groups or cfg.stride > 1 or cfg.in_chs != cfg.out_chs or cfg.out_chs != groups[-1][-1].out_chs:
-            groups.append([cfg])
-        else:
-            groups[-1].append(cfg)
+    groups = group_blocks([canonical(b) for b in blocks])
     stages = []
     for group in groups:
         template = group[-1]

@@ -49,7 +49,6 @@ from typing import Any
 
 import metablock
 from metablock import ConfigError
-from metablock.costs import count_macs, count_params
 
 from .scores import ScoreSettings, compute_score, seeded_build
 from .space import Candidate, SearchSpace, get_space
@@ -285,22 +284,17 @@ class Evaluator:
     def __init__(self, settings: SearchSettings) -> None:
         self.settings = settings
         self.space = get_space(settings.space)
-        self._table = _cost_table(settings.cost_cache or default_cost_cache())
+        path = Path(settings.cost_cache or default_cost_cache())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._table = metablock.CostTable(path)
 
-    def costs(self, cand: Candidate, model: Any | None = None) -> dict[str, float]:
+    def costs(self, cand: Candidate) -> dict[str, float]:
         """``params``, ``macs`` and (when an objective or budget needs it) ``latency_ms``."""
-        need_latency = "latency_ms" in self.settings.objectives or self.settings.max_latency_ms is not None
-        if self._table is not None:
-            c = self._table.network(cand.net, cand.input_size)
-            out: dict[str, float] = {"params": int(c.params), "macs": int(c.macs)}
-        else:
-            model = model or metablock.build(cand.net)
-            out = {
-                "params": count_params(model),
-                "macs": count_macs(model, cand.input_size),
-            }
-        if need_latency:
-            out["latency_ms"] = _latency_ms(cand, self.settings.latency_threads)
+        c = self._table.network(cand.net, cand.input_size)
+        out: dict[str, float] = {"params": int(c.params), "macs": int(c.macs)}
+        if "latency_ms" in self.settings.objectives or self.settings.max_latency_ms is not None:
+            lat = metablock.measure_latency(cand.net, cand.input_size, batch=1, threads=self.settings.latency_threads)
+            out["latency_ms"] = lat.median_ms
         return out
 
 
@@ -311,31 +305,6 @@ def default_cost_cache() -> str:
         os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "metablock"
     )
     return os.path.join(root, "costs.sqlite")
-
-
-def _cost_table(path: str) -> Any:
-    try:
-        from metablock.cost_table import CostTable
-    except ImportError:  # pragma: no cover - the cost table ships with metablock
-        return None
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    return CostTable(path)
-
-
-def _latency_ms(cand: Candidate, threads: int) -> float:
-    model = metablock.build(cand.net).eval()
-    measure = getattr(metablock, "measure_latency", None)
-    if measure is not None:
-        result = measure(model, cand.input_size, batch=1, threads=threads)
-        return float(getattr(result, "median_ms", result))
-    import torch
-    import torch.utils.benchmark as bench
-
-    metablock.reparameterize(model)
-    x = torch.randn(1, *cand.input_size)
-    timer = bench.Timer("m(x)", globals={"m": model, "x": x}, num_threads=threads)
-    with torch.no_grad():
-        return float(timer.blocked_autorange(min_run_time=0.2).median * 1e3)
 
 
 # ------------------------------------------------------------------------------- objective
@@ -617,8 +586,6 @@ def run_search(settings: SearchSettings) -> Any:
     With ``workers > 1`` the trials are shared between worker processes on the same storage.
     Returns the study.
     """
-    import optuna
-
     _quiet()
     Path(settings.out).mkdir(parents=True, exist_ok=True)
     space = get_space(settings.space)
@@ -663,7 +630,6 @@ def run_search(settings: SearchSettings) -> Any:
     finally:
         if bar is not None:
             bar.close()
-    del optuna
     return study
 
 

@@ -38,6 +38,7 @@ import metablock
 from metablock import BlockConfig, ConfigError, LayerConfig, NetConfig, presets
 from metablock.config import ACTIVATIONS, canonical
 from metablock.errors import unknown
+from metablock.network import group_blocks
 from metablock.registry import Registry
 
 # ------------------------------------------------------------------------------- operators
@@ -804,15 +805,8 @@ def _stem_out(stem: tuple[LayerConfig, ...], chs: int) -> int:
 
 
 def _groups_of(cfg: NetConfig) -> list[list[BlockConfig]]:
-    """Blocks grouped as stages: a new group at every stride or width change."""
-    groups: list[list[BlockConfig]] = []
-    for blocks in cfg.block_configs():
-        for b in blocks:
-            if not groups or b.stride > 1 or b.in_chs != b.out_chs or b.out_chs != groups[-1][-1].out_chs:
-                groups.append([b])
-            else:
-                groups[-1].append(b)
-    return groups
+    """The network's blocks grouped as the space's stages are (a new group at every shape change)."""
+    return group_blocks([b for blocks in cfg.block_configs() for b in blocks])
 
 
 _ATTENTION_FIELDS = ("window_size", "head_dim", "attn_pre", "v_group", "qkv_bias", "attn_drop")
