@@ -9,10 +9,14 @@ network and batch size:
 - ``ours``: ``from_reference(ref)``, unfused;
 - ``ours fused``: after ``metablock.reparameterize``;
 - ``ref fused``: the reference after its own fusing, where its package offers one (timm's
-  ``timm.utils.reparameterize_model``, which folds RepViT's RepVGG branches and BatchNorms).
+  ``timm.utils.reparameterize_model``, which folds RepViT's RepVGG branches and BatchNorms);
+- ``ref again``: a second copy of the reference, timed like the others. ``ref again / ref`` is an
+  A/A control: it would be 1.00 on a perfect clock, so its distance from 1 is the resolution of the
+  run, the margin within which ``ours / ref`` cannot be told from 1.
 
 Networks without a package reference (EMO, MicroNet) are timed alone. Measurements are interleaved
-(ref, ours, ours fused, ref fused, ref, ours, ...) so that load drift hits every variant alike; a
+(ref, ours, ours fused, ref fused, then the reverse order, ...) so that load drift and the cache
+state left by the previous variant hit every variant alike; a
 ratio is the median over rounds of the per-round ratio. Times are medians with their interquartile
 range, per forward call.
 
@@ -43,7 +47,7 @@ import metablock
 from metablock.tables import package_references
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "networks_latency.md"
-VARIANTS = ("ref", "ours", "ours_fused", "ref_fused")
+VARIANTS = ("ref", "ours", "ours_fused", "ref_fused", "ref_again")
 
 
 @dataclass
@@ -127,6 +131,8 @@ def build_variants(name: str, refs: dict[str, Callable[[], nn.Module]], size: in
     if fusing is not None:
         fuse, label = fusing
         variants["ref_fused"] = fuse(copy.deepcopy(variants["ref"])).eval()
+    if "ref" in variants:
+        variants["ref_again"] = copy.deepcopy(variants["ref"])
     return variants, label
 
 
@@ -163,9 +169,11 @@ def measure(
             number[k] = max(1, round(target / warm.median))
         for k in timers:
             row.times[k] = []
-        for _ in range(rounds):
-            for k, t in timers.items():
-                row.times[k].append(t.timeit(number[k]).median)
+        order = list(timers)
+        for i in range(rounds):
+            # odd rounds run the variants in reverse order, so that no variant always follows the same one
+            for k in order if i % 2 == 0 else order[::-1]:
+                row.times[k].append(timers[k].timeit(number[k]).median)
     return row
 
 
@@ -182,8 +190,8 @@ def fmt_ratio(value: float | None) -> str:
 def table(rows: list[Row]) -> str:
     lines = [
         "| network | batch | ref ms | ours ms | ours fused ms | ref fused ms "
-        "| ours / ref | ours fused / ref | ours fused / ref fused | max abs diff |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| ours / ref | ours fused / ref | ours fused / ref fused | ref again / ref (A/A) | max abs diff |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         diff = f"{r.max_diff:.1e}" if "ref" in r.times else "—"
@@ -191,7 +199,7 @@ def table(rows: list[Row]) -> str:
             f"| `{r.name}` | {r.batch} | {fmt_ms(r, 'ref')} | {fmt_ms(r, 'ours')} | {fmt_ms(r, 'ours_fused')} "
             f"| {fmt_ms(r, 'ref_fused')} | {fmt_ratio(r.ratio('ours', 'ref'))} "
             f"| {fmt_ratio(r.ratio('ours_fused', 'ref'))} | {fmt_ratio(r.ratio('ours_fused', 'ref_fused'))} "
-            f"| {diff} |"
+            f"| {fmt_ratio(r.ratio('ref_again', 'ref'))} | {diff} |"
         )
     return "\n".join(lines)
 
@@ -237,13 +245,15 @@ def report(args: argparse.Namespace, argv: list[str], rows: list[Row], meta: dic
         f"- command: `{command}`",
         f"- torch {torch.__version__}, CPU: {cpu_model()}, Python {platform.python_version()}",
         f"- machine load: {load_note(load0, os.getloadavg(), time.time() - start)}",
-        f"- {meta['rounds']} interleaved rounds of about {meta['target']:.2f} s per variant; times are per "
-        f"forward call ({args.clock} clock), median ± interquartile range in ms; a ratio is the median over "
-        "rounds of the per-round ratio",
+        f"- {meta['rounds']} interleaved rounds (variant order reversed every other round) of about "
+        f"{meta['target']:.2f} s per variant; times are per forward call ({args.clock} clock), median ± "
+        "interquartile range in ms; a ratio is the median over rounds of the per-round ratio",
         "- ref: the torchvision / timm model as it ships (eval); ours: `metablock.from_reference(ref)`; "
         "ours fused: after `metablock.reparameterize`",
         f"- ref fused: the reference after its own fusing ({', '.join(labels) or 'none'}), for {fused_refs}; "
         "torchvision offers none",
+        "- ref again / ref (A/A): a second copy of the reference timed like the others; its distance from "
+        "1.00 is the run's resolution, within which ours / ref cannot be told from 1",
         "- weights: the reference's random initialisation (seed 0), BatchNorm statistics set from two "
         "random batches so that activations keep a realistic scale; ours gets the same weights",
         "- max abs diff: largest logit difference of any variant from ref on the benchmark input",
@@ -297,7 +307,8 @@ def main(argv: list[str] | None = None) -> None:
             print(
                 f"{name:24s} b={batch}: ours/ref {fmt_ratio(row.ratio('ours', 'ref'))}, "
                 f"fused/ref {fmt_ratio(row.ratio('ours_fused', 'ref'))}, "
-                f"fused/ref fused {fmt_ratio(row.ratio('ours_fused', 'ref_fused'))}",
+                f"fused/ref fused {fmt_ratio(row.ratio('ours_fused', 'ref_fused'))}, "
+                f"A/A {fmt_ratio(row.ratio('ref_again', 'ref'))}",
                 file=sys.stderr,
                 flush=True,
             )

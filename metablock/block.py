@@ -67,6 +67,8 @@ class MetaMobileBlock(nn.Module):
         else:
             self.transition = nn.Identity()
         self.shortcut = Shortcut(cfg)
+        # "none" and "identity" joins are done inline in forward (no module call on the hot path)
+        self.join = cfg.shortcut if cfg.shortcut in ("none", "identity") else "module"
         self.norm_in = create_norm(cfg.norm_in, w["main_in"], eps, mom)
         if cfg.pre_dw_kernel:
             self.pre_dw: nn.Module = ConvNormAct(
@@ -114,7 +116,14 @@ class MetaMobileBlock(nn.Module):
 
         self.mixer = MIXERS.get(cfg.mixer)(cfg, stride_of("mixer"))
         if w["se"]:
-            self.se: nn.Module = SqueezeExcite(w["mixer_out"], w["se"], act=cfg.se_act, gate=cfg.se_gate)
+            # every operator but "identity" hands the gate a fresh tensor it may overwrite
+            self.se: nn.Module = SqueezeExcite(
+                w["mixer_out"],
+                w["se"],
+                act=cfg.se_act,
+                gate=cfg.se_gate,
+                inplace=type(self.mixer) is not nn.Identity,
+            )
         else:
             self.se = nn.Identity()
         self.mixer_shuffle = _shuffle(w["mixer_out"], cfg.mixer_shuffle)
@@ -166,8 +175,12 @@ class MetaMobileBlock(nn.Module):
         parts: dict[str, nn.Module] = self._modules  # type: ignore[assignment]
         if self.mixer_first:
             x = run(parts["transition"], self._mix(x, parts))
-        shortcut: Shortcut = parts["shortcut"]  # type: ignore[assignment]
-        s, h = shortcut.split(x)
+        join = self.join
+        if join == "module":
+            shortcut: Shortcut = parts["shortcut"]  # type: ignore[assignment]
+            s, h = shortcut.split(x)
+        else:
+            s = h = x
         h = run(parts["norm_in"], h)
         h = run(parts["pre_dw"], h)
         attn = parts["attn"]
@@ -178,8 +191,12 @@ class MetaMobileBlock(nn.Module):
         h = run(parts["project"], h)
         h = run(parts["project_shuffle"], h)
         h = run(parts["post_dw"], h)
-        h = run(parts["layer_scale"], h)
-        return run(parts["post_act"], shortcut(s, run(parts["drop_path"], h)))
+        h = run(parts["drop_path"], run(parts["layer_scale"], h))
+        if join == "identity":
+            h = add_residual(s, h)
+        elif join == "module":
+            h = shortcut(s, h)
+        return run(parts["post_act"], h)
 
     def extra_repr(self) -> str:
         c = self.cfg

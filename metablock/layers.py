@@ -272,16 +272,22 @@ class RepDWConv(nn.Module):
 class SqueezeExcite(nn.Module):
     """Squeeze-and-excitation: ``x * gate(fc2(act(fc1(mean(x)))))`` with 1x1 convs with bias."""
 
-    def __init__(self, chs: int, rd_chs: int, *, act: str, gate: str) -> None:
+    def __init__(self, chs: int, rd_chs: int, *, act: str, gate: str, inplace: bool = False) -> None:
         super().__init__()
         self.fc1 = nn.Conv2d(chs, rd_chs, 1, bias=True)
         self.act = create_act(act, rd_chs, inplace=True)
         self.fc2 = nn.Conv2d(rd_chs, chs, 1, bias=True)
         self.gate = create_act(gate, chs, inplace=True)
+        # ``inplace``: the input is a fresh tensor nobody else reads, so without autograd the gating
+        # may overwrite it (saves allocating a tensor of the input's size)
+        self.inplace = inplace
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s = x.mean((2, 3), keepdim=True)
-        return x * self.gate(self.fc2(self.act(self.fc1(s))))
+        g = self.gate(self.fc2(self.act(self.fc1(s))))
+        if self.inplace and not torch.is_grad_enabled() and x._base is None:
+            return x.mul_(g)
+        return x * g
 
 
 def shift_index(channels: int, groups: int) -> torch.Tensor:

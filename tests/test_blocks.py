@@ -11,6 +11,7 @@ from torch import nn
 
 import metablock
 from metablock import BlockConfig, MetaMobileBlock, block_config, list_blocks
+from metablock.layers import SqueezeExcite
 from metablock.testing import manifest_of, random_state_dict, seeded_input
 
 BLOCKS = list_blocks()
@@ -62,6 +63,30 @@ def test_reparameterize_keeps_eval_outputs_with_nontrivial_statistics(name: str)
     assert torch.equal(got, again), "reparameterize must be idempotent"
     assert not any(isinstance(m, nn.BatchNorm2d) and m is not getattr(fused, "norm_in", None) for m in fused.modules())
     assert sum(p.numel() for p in fused.parameters()) <= sum(p.numel() for p in block.parameters())
+
+
+@pytest.mark.parametrize("name", BLOCKS)
+def test_inference_fast_paths_compute_the_same_function_and_leave_the_input_alone(name: str) -> None:
+    # without autograd, blocks overwrite fresh intermediates (activations, residual adds, SE gating)
+    block, x = _block(name)
+    block.load_state_dict(random_state_dict(manifest_of(block.state_dict()), seed=3))
+    block.eval()
+    kept = x.clone()
+    expected = block(x).detach()  # autograd on: no in-place shortcuts
+    for mode in (torch.no_grad, torch.inference_mode):
+        with mode():
+            got = block(x)
+        assert torch.equal(x, kept), f"{mode.__name__} changed the block's input"
+        assert (got - expected).abs().max().item() <= 1e-6, mode.__name__
+
+
+def test_squeeze_excite_alone_never_overwrites_its_input() -> None:
+    se = SqueezeExcite(8, 4, act="relu", gate="sigmoid")
+    x = torch.randn(2, 8, 5, 5)
+    kept = x.clone()
+    with torch.no_grad():
+        se(x)
+    assert torch.equal(x, kept)
 
 
 def test_rep_dw_folds_to_a_single_depthwise_conv() -> None:
