@@ -2,15 +2,16 @@
 
 Architectures are random points of every built-in search space (``search.space.random_config``),
 or seeded random networks (``metablock.random_nets``) when ``search`` is not importable. A
-calibration set (other seeds) fits the linear correction; the test set is held out. Every part
-(stem, block at its input size, head) is timed once, reparameterized, with ``torch.utils.benchmark``;
+calibration set (other seeds) fits the linear correction; the test set is held out. Every distinct
+part (stem, block at its input size, head) is timed reparameterized with ``torch.utils.benchmark``
+in ``--part-rounds`` rounds that interleave all parts (``LatencyTable.prefetch``), median per part;
 whole networks are timed in ``--rounds`` rounds that interleave the networks, median per network.
 
 Reported: median absolute % error, share within ±10%, Kendall τ of predicted vs measured, for the
 calibrated predictor and for the plain sum of parts.
 
 Usage:
-    python benchmarks/bench_latency_predictor.py                       # 30 test + 12 calibration
+    python benchmarks/bench_latency_predictor.py                       # 30 test + 18 calibration
     python benchmarks/bench_latency_predictor.py --per-space 1 --calib-per-space 1   # quick
     python benchmarks/bench_latency_predictor.py --out benchmarks/results/latency_predictor.md
 """
@@ -29,7 +30,7 @@ from pathlib import Path
 import torch
 
 import metablock
-from metablock.latency import LatencyTable, measure_networks
+from metablock.latency import FULL_FIT_MIN_NETWORKS, LatencyTable, measure_networks
 
 
 def architectures(per_space: int, first_seed: int) -> tuple[str, list[metablock.NetConfig]]:
@@ -74,11 +75,12 @@ def metrics(predicted: list[float], measured: list[float]) -> tuple[float, float
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-space", type=int, default=5, help="test architectures per space (default 5)")
-    parser.add_argument("--calib-per-space", type=int, default=2, help="calibration architectures per space")
+    parser.add_argument("--calib-per-space", type=int, default=3, help="calibration architectures per space (3)")
     parser.add_argument("--input", type=int, default=160, help="input height and width (default 160)")
     parser.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1)")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of whole-network timing")
-    parser.add_argument("--part-time", type=float, default=0.1, help="min_run_time per part, seconds")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds of whole-network timing")
+    parser.add_argument("--part-time", type=float, default=0.3, help="seconds of timing per part, over all rounds")
+    parser.add_argument("--part-rounds", type=int, default=3, help="interleaved rounds of part timing")
     parser.add_argument("--net-time", type=float, default=0.3, help="min_run_time per network and round, seconds")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "latency_predictor.md"))
     args = parser.parse_args(argv)
@@ -89,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     source, test = architectures(args.per_space, 0)
     _, calib = architectures(args.calib_per_space, 1000)
 
-    table = LatencyTable(threads=args.threads, min_run_time=args.part_time)
+    table = LatencyTable(threads=args.threads, min_run_time=args.part_time, rounds=args.part_rounds)
     kw = dict(threads=args.threads, min_run_time=args.net_time, rounds=args.rounds)
     # calibration and test networks are timed together, interleaved in a shuffled order, so that a
     # change of machine load hits both sets alike; then every part is timed
@@ -100,13 +102,15 @@ def main(argv: list[str] | None = None) -> int:
     latency = dict(zip(order, timed, strict=True))
     measured_calib = [latency[i] for i in range(len(calib))]
     measured = [latency[len(calib) + i] for i in range(len(test))]
+    table.prefetch(everything, size, progress=True)
     features = [table.summed(n, size) for n in calib]
     summed = [table.summed(n, size) for n in test]
     plain = [f[0] for f in summed]
     rows = []
-    for terms in ("full", "affine", "scale"):  # the default (scale) last, so it is the one stored
+    auto = "full" if len(calib) >= FULL_FIT_MIN_NETWORKS else "affine"
+    for terms in ("scale", "affine", "auto"):  # the default (auto) last, so it is the one stored
         fit = table.fit(features, measured_calib, terms=terms)
-        rows.append((f"calibrated, terms={terms}" + (" (default)" if terms == "scale" else ""), fit))
+        rows.append((f"calibrated, terms={terms}" + (f" (default: {auto})" if terms == "auto" else ""), fit))
     predicted = [fit.apply(*f) for f in summed]
     load_after = os.getloadavg()
     minutes = (time.perf_counter() - t_start) / 60
@@ -135,9 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         *(f"| {name} | {med:.1f}% | {within:.0f}% | {tau:.3f} |" for name, med, within, tau in scored),
         "",
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}; "
-        f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after, on a machine shared with other "
-        f"jobs (tests and benchmarks of other work ran at the same time), {minutes:.0f} min in all. "
-        "Timings on a quiet machine will differ; the figures are what this run measured.",
+        f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after, {minutes:.0f} min in all. "
+        "Other load on the machine changes the timings; the figures are what this run measured.",
         "",
         "Per test architecture, default predictor:",
         "",

@@ -7,13 +7,16 @@ thread count; the result holds the median and the interquartile range over those
 milliseconds.
 
 :class:`LatencyTable` measures each part of a network (stem, every block at its input size, head)
-once per *setting* (device, threads, batch, torch version, processor) and keeps the medians, in
+once per *setting* (device, threads, batch, torch version, processor), in interleaved rounds (median
+over rounds, see :meth:`LatencyTable.prefetch`), and keeps the medians, in
 memory or in the same SQLite file as :class:`~metablock.CostTable`. Summed part latencies miss what
 a whole network does differently (a part timed alone finds its input and weights warm in cache, and
 pays Python's call overhead once per run), so :meth:`LatencyTable.calibrate` fits a linear
-correction on a few measured networks: by default a scale (``measured ≈ a · Σ parts``, ``a`` the
-median ratio), optionally an offset and terms per part and per MiB of part inputs by least squares
-(``fit(..., terms=...)``), and :meth:`LatencyTable.predict` applies it. The fit is stored per setting.
+correction on a few measured networks: a scale and offset (``measured ≈ a · Σ parts + c``), a scale
+alone (the median ratio), or also terms per part and per MiB of part inputs (``fit(..., terms=...)``;
+the default, ``auto``, fits all four terms from 8 or more networks and scale and offset from
+fewer); least-squares fits minimise the *relative* error, as predictions are judged by it.
+:meth:`LatencyTable.predict` applies the fit, which is stored per setting.
 
 Example:
     >>> import metablock
@@ -29,6 +32,7 @@ import copy
 import math
 import os
 import platform
+import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -42,7 +46,8 @@ from .network import NetConfig
 
 LATENCY_SCHEMA = f"latency-v1-{code_fingerprint()}"
 CALIBRATION_SCHEMA = f"latency-calibration-v1-{code_fingerprint()}"
-FIT_TERMS = ("scale", "affine", "full")
+FIT_TERMS = ("auto", "scale", "affine", "full")
+FULL_FIT_MIN_NETWORKS = 8  # "auto" fits all four terms from this many networks (two per term)
 
 
 @dataclass(frozen=True)
@@ -214,7 +219,8 @@ class LatencyTable:
         device: ``cpu`` or ``cuda[:N]``.
         threads: intra-op threads (default: ``torch.get_num_threads()``).
         batch: batch size.
-        min_run_time: seconds of timed runs per part.
+        min_run_time: seconds of timed runs per part, split over ``rounds``.
+        rounds: interleaved rounds in which each part is timed (median over rounds); see :meth:`prefetch`.
 
     Example:
         >>> import metablock
@@ -233,6 +239,7 @@ class LatencyTable:
         threads: int | None = None,
         batch: int = 1,
         min_run_time: float = 0.2,
+        rounds: int = 3,
     ) -> None:
         self.device = str(_check_device(device))
         self.threads = torch.get_num_threads() if threads is None else threads
@@ -241,7 +248,12 @@ class LatencyTable:
         if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
             raise ConfigError(f"batch must be an integer >= 1; got batch={batch!r}")
         self.batch = batch
+        if not min_run_time > 0:
+            raise ConfigError(f"min_run_time must be > 0 seconds; got min_run_time={min_run_time!r}")
+        if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+            raise ConfigError(f"rounds must be an integer >= 1; got rounds={rounds!r}")
         self.min_run_time = min_run_time
+        self.rounds = rounds
         self.setting = setting_key(device=self.device, threads=self.threads, batch=batch)
         self.store = None if path is None else Store(os.fspath(path))
         self.shapes = CostTable(path)  # part input shapes come from the cost table
@@ -250,37 +262,17 @@ class LatencyTable:
         self.misses = 0
 
     # ------------------------------------------------------------------ parts
-    def _part(self, key: str, make: Any, in_shape: tuple[int, ...]) -> float:
-        full = f"{self.setting}|{key}"
-        value = self._memo.get(full)
-        if value is None and self.store is not None:
-            value = self.store.get(LATENCY_SCHEMA, full)
-        if value is None:
-            dev = torch.device(self.device)
-            module = _deployed(make(), True).to(dev)
-            lat = time_module(
-                module,
-                (self.batch, *in_shape),
-                threads=self.threads,
-                device=dev,
-                min_run_time=self.min_run_time,
-                warmup=3,
-            )
-            value = lat.median_ms
-            self.misses += 1
-            if self.store is not None:
-                self.store.put(LATENCY_SCHEMA, full, value)
-        self._memo[full] = value
-        return float(value)
-
-    def parts(self, cfg: NetConfig, input_size: tuple[int, int, int] = (3, 224, 224)) -> list[tuple[str, float]]:
-        """``(part name, median ms)`` for the stem, every block (``s<i>.b<j>``) and the head."""
+    def _specs(self, cfg: NetConfig, input_size: tuple[int, int, int]) -> list[tuple[str, str, Any, tuple[int, ...]]]:
+        """``(part name, table key, module factory, input shape)`` for the stem, every block and the head."""
         from .block import MetaMobileBlock
 
         costs = self.shapes.network(cfg, input_size)  # validates input_size; gives every part's shape
         _, h, w = input_size
+        pre = f"{self.setting}|"
         stem_key = f"stem|{_layers_key(cfg.stem)}|{cfg.in_chans}|{cfg.width_mult}@{h}x{w}"
-        out = [("stem", self._part(stem_key, lambda: stem_module(cfg), input_size))]
+        out: list[tuple[str, str, Any, tuple[int, ...]]] = [
+            ("stem", pre + stem_key, lambda: stem_module(cfg), input_size)
+        ]
         shape: tuple[int, ...] = costs.stages[0].out_shape
         chs = cfg.stem_out()
         for si, stage in enumerate(cfg.stages):
@@ -288,11 +280,65 @@ class LatencyTable:
             chs = blocks[-1].out_chs
             for bi, block in enumerate(blocks):
                 key = f"block|{block_key(block)}@{shape[1]}x{shape[2]}"
-                out.append((f"s{si}.b{bi}", self._part(key, lambda b=block: MetaMobileBlock(b), shape)))
+                out.append((f"s{si}.b{bi}", pre + key, lambda b=block: MetaMobileBlock(b), shape))
                 shape = self.shapes.block(block, shape[1], shape[2]).out_shape
         head_key = f"head|{_layers_key(cfg.head)}|{cfg.width_mult}|{cfg.num_classes}@{'x'.join(map(str, shape))}"
-        out.append(("head", self._part(head_key, lambda s=shape: head_module(cfg, s[0]), shape)))
+        out.append(("head", pre + head_key, lambda s=shape: head_module(cfg, s[0]), shape))
         return out
+
+    def _known(self, key: str) -> float | None:
+        value = self._memo.get(key)
+        if value is None and self.store is not None:
+            value = self.store.get(LATENCY_SCHEMA, key)
+            if value is not None:
+                self._memo[key] = float(value)
+        return value
+
+    def prefetch(
+        self, networks: Sequence[NetConfig], input_size: tuple[int, int, int] = (3, 224, 224), *, progress: bool = False
+    ) -> int:
+        """Time every part of ``networks`` that the table lacks, in interleaved rounds; returns how many.
+
+        Each missing part is built once; then ``rounds`` rounds time every part in turn for
+        ``min_run_time / rounds`` seconds, and a part's latency is its median over the rounds. The
+        rounds spread each part's timing over the whole run, so that a slow spell of the machine
+        (other jobs, clock changes) costs every part a little instead of a few parts a lot.
+        """
+        todo: dict[str, tuple[Any, tuple[int, ...]]] = {}
+        for cfg in networks:
+            for _, key, make, shape in self._specs(cfg, input_size):
+                if key not in todo and self._known(key) is None:
+                    todo[key] = (make, shape)
+        if not todo:
+            return 0
+        dev = torch.device(self.device)
+        modules = {key: _deployed(make(), True).to(dev) for key, (make, _) in todo.items()}
+        times: dict[str, list[float]] = {key: [] for key in todo}
+        for r in range(self.rounds):
+            for i, (key, (_, shape)) in enumerate(todo.items()):
+                lat = time_module(
+                    modules[key],
+                    (self.batch, *shape),
+                    threads=self.threads,
+                    device=dev,
+                    min_run_time=self.min_run_time / self.rounds,
+                    warmup=3 if r == 0 else 1,
+                )
+                times[key].append(lat.median_ms)
+                if progress and (i + 1) % 50 == 0:
+                    print(f"latency parts: round {r + 1}/{self.rounds}, {i + 1}/{len(todo)}", flush=True)
+        for key, values in times.items():
+            value = statistics.median(values)
+            self._memo[key] = value
+            if self.store is not None:
+                self.store.put(LATENCY_SCHEMA, key, value)
+        self.misses += len(todo)
+        return len(todo)
+
+    def parts(self, cfg: NetConfig, input_size: tuple[int, int, int] = (3, 224, 224)) -> list[tuple[str, float]]:
+        """``(part name, median ms)`` for the stem, every block (``s<i>.b<j>``) and the head."""
+        self.prefetch([cfg], input_size)
+        return [(name, float(self._memo[key])) for name, key, _, _ in self._specs(cfg, input_size)]
 
     def summed(self, cfg: NetConfig, input_size: tuple[int, int, int] = (3, 224, 224)) -> tuple[float, int, float]:
         """The fit's features: Σ part latencies (ms), the number of parts, the MiB of their inputs."""
@@ -324,19 +370,23 @@ class LatencyTable:
         return self._calibration or IDENTITY
 
     def fit(
-        self, summed: Sequence[tuple[float, int, float]], measured: Sequence[float], *, terms: str = "scale"
+        self, summed: Sequence[tuple[float, int, float]], measured: Sequence[float], *, terms: str = "auto"
     ) -> Calibration:
         """Fit the correction from :meth:`summed` features to measured latencies, and store it.
 
         Args:
             summed: :meth:`summed` of each calibration network.
             measured: their measured latencies (ms).
-            terms: ``scale`` (the median ratio measured / Σ parts: one term, robust to a noisy
-                measurement), ``affine`` (scale and offset by least squares) or ``full`` (scale,
-                per-part, per-MiB and offset by least squares; needs >= 6 networks).
+            terms: ``auto`` (default: ``full`` from 8 or more networks, else ``affine``),
+                ``affine`` (scale and offset), ``scale`` (the median ratio measured / Σ parts: one
+                term, robust to a noisy measurement) or ``full`` (scale, per-part, per-MiB and
+                offset; needs >= 6 networks). ``affine`` and ``full`` are least squares on the
+                relative error (each row divided by its measured latency).
         """
         if terms not in FIT_TERMS:
             raise ConfigError(f"terms must be one of {FIT_TERMS}; got terms={terms!r}")
+        if terms == "auto":
+            terms = "full" if len(measured) >= FULL_FIT_MIN_NETWORKS else "affine"
         need = 6 if terms == "full" else 2
         if len(summed) != len(measured) or len(measured) < need:
             raise ConfigError(
@@ -350,8 +400,11 @@ class LatencyTable:
         else:
             x = torch.tensor([[s, n, mib, 1.0] for s, n, mib in summed], dtype=torch.float64)
             y = torch.tensor(list(measured), dtype=torch.float64).unsqueeze(1)
+            if not bool((y > 0).all()):
+                raise ConfigError(f"measured latencies must be > 0 ms; got {list(measured)}")
             columns = [0, 3] if terms == "affine" else [0, 1, 2, 3]
-            solution = torch.linalg.lstsq(x[:, columns], y).solution.squeeze(1).tolist()
+            # relative error: divide each row (features and target) by the measured latency
+            solution = torch.linalg.lstsq(x[:, columns] / y, torch.ones_like(y)).solution.squeeze(1).tolist()
             coef = [0.0, 0.0, 0.0, 0.0]
             for column, value in zip(columns, solution, strict=True):
                 coef[column] = value
@@ -370,7 +423,7 @@ class LatencyTable:
         *,
         min_run_time: float = 0.5,
         rounds: int = 3,
-        terms: str = "scale",
+        terms: str = "auto",
     ) -> Calibration:
         """Measure ``networks`` whole (``rounds`` interleaved rounds, median) and fit the correction."""
         measured = measure_networks(

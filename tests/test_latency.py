@@ -67,9 +67,56 @@ def test_fit_needs_two_networks() -> None:
 
 def test_fit_terms_are_checked_and_scale_is_the_median_ratio() -> None:
     table = LatencyTable(threads=1)
-    fit = table.fit([(1.0, 3, 0.5), (2.0, 4, 0.5), (4.0, 5, 0.5)], [2.0, 3.0, 12.0])
+    fit = table.fit([(1.0, 3, 0.5), (2.0, 4, 0.5), (4.0, 5, 0.5)], [2.0, 3.0, 12.0], terms="scale")
     assert fit.scale == 2.0 and (fit.per_part, fit.per_mib, fit.offset) == (0.0, 0.0, 0.0)
     with pytest.raises(metablock.ConfigError, match="terms"):
         table.fit([(1.0, 3, 0.5), (2.0, 4, 0.5)], [1.0, 2.0], terms="cubic")
     with pytest.raises(metablock.ConfigError, match=">= 6"):
         table.fit([(1.0, 3, 0.5), (2.0, 4, 0.5)], [1.0, 2.0], terms="full")
+
+
+def test_default_fit_is_scale_and_offset_for_few_networks_and_recovers_a_linear_law() -> None:
+    table = LatencyTable(threads=1)
+    summed = [(s, 10, 1.0) for s in (2.0, 5.0, 9.0, 20.0)]
+    fit = table.fit(summed, [1.5 * s + 4.0 for s, _, _ in summed])
+    assert fit.scale == pytest.approx(1.5) and fit.offset == pytest.approx(4.0)
+    assert (fit.per_part, fit.per_mib) == (0.0, 0.0)
+    assert fit.apply(10.0, 10, 1.0) == pytest.approx(19.0)
+    with pytest.raises(metablock.ConfigError, match="> 0"):
+        table.fit(summed, [1.0, 2.0, 0.0, 3.0])
+
+
+def test_relative_least_squares_favours_small_networks_relative_error() -> None:
+    # one large network off the law: a plain least-squares fit would bend towards it in absolute
+    # terms; the relative fit keeps the small networks' relative errors small
+    table = LatencyTable(threads=1)
+    summed = [(s, 10, 1.0) for s in (1.0, 2.0, 3.0, 100.0)]
+    measured = [2.0, 4.0, 6.0, 260.0]
+    fit = table.fit(summed, measured)
+    errors = [abs(fit.apply(*f) - m) / m for f, m in zip(summed[:3], measured[:3], strict=True)]
+    assert max(errors) < 0.2
+
+
+def test_prefetch_times_each_missing_part_once_in_rounds() -> None:
+    nets = [random_net_config(seed, max_stages=2, max_depth=1) for seed in range(3)]
+    table = LatencyTable(threads=1, min_run_time=0.003, rounds=2)
+    timed = table.prefetch(nets, SIZE)
+    distinct = {key for n in nets for _, key, _, _ in table._specs(n, SIZE)}
+    assert timed == len(distinct) == table.misses
+    assert table.prefetch(nets, SIZE) == 0  # everything known now
+    assert all(ms > 0 for n in nets for _, ms in table.parts(n, SIZE))
+    assert table.misses == len(distinct)
+    with pytest.raises(metablock.ConfigError, match="rounds"):
+        LatencyTable(threads=1, rounds=0)
+    with pytest.raises(metablock.ConfigError, match="min_run_time"):
+        LatencyTable(threads=1, min_run_time=0)
+
+
+def test_default_fit_uses_every_term_from_eight_networks() -> None:
+    table = LatencyTable(threads=1)
+    summed = [(float(s), 5 + s % 3, 0.5 + s % 4) for s in range(1, 9)]
+    law = [0.9 * s + 0.2 * n + 0.5 * mib + 1.0 for s, n, mib in summed]
+    fit = table.fit(summed, law)
+    assert (fit.scale, fit.per_part, fit.per_mib, fit.offset) == pytest.approx((0.9, 0.2, 0.5, 1.0))
+    few = table.fit(summed[:7], law[:7])
+    assert (few.per_part, few.per_mib) == (0.0, 0.0)
