@@ -120,7 +120,9 @@ def build_variants(name: str, refs: dict[str, Callable[[], nn.Module]], size: in
     if name in refs:
         ref = refs[name]()
         calibrate(ref, size)
-        variants["ref"] = ref
+        # every timed variant holds copied weights (none keeps the tensors allocated at initialisation),
+        # so that where the weights sit in memory cannot favour one variant
+        variants["ref"] = copy.deepcopy(ref)
         ours = metablock.from_reference(ref).eval()
     else:
         ours = metablock.create_model(name)
@@ -132,7 +134,7 @@ def build_variants(name: str, refs: dict[str, Callable[[], nn.Module]], size: in
         fuse, label = fusing
         variants["ref_fused"] = fuse(copy.deepcopy(variants["ref"])).eval()
     if "ref" in variants:
-        variants["ref_again"] = copy.deepcopy(variants["ref"])
+        variants["ref_again"] = copy.deepcopy(ref)
     return variants, label
 
 
@@ -226,6 +228,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="wall: latency (default); cpu: process CPU time, a cross-check on a loaded machine with --threads 1",
     )
     p.add_argument("--quick", action="store_true", help="fewer, shorter rounds (6 × 0.03 s instead of 20 × 0.05 s)")
+    p.add_argument("--rounds", type=int, help="interleaved rounds (overrides the default or --quick)")
+    p.add_argument(
+        "--min-time",
+        type=float,
+        help="seconds per variant and round, at least one forward call (overrides the default or --quick)",
+    )
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"markdown file to write (default: {DEFAULT_OUT})")
     return p.parse_args(argv)
 
@@ -277,6 +285,10 @@ def main(argv: list[str] | None = None) -> None:
         if n not in known:
             raise SystemExit(f"unknown network {n!r}; valid: {', '.join(sorted(known))}")
     rounds, target = (6, 0.03) if args.quick else (20, 0.05)
+    rounds = rounds if args.rounds is None else args.rounds
+    target = target if args.min_time is None else args.min_time
+    if rounds < 1 or not target > 0:
+        raise SystemExit(f"--rounds must be >= 1 and --min-time > 0; got {rounds} and {target}")
     meta: dict[str, object] = {
         "start": time.time(),
         "load0": os.getloadavg(),
