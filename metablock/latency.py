@@ -304,11 +304,13 @@ class LatencyTable:
         rounds spread each part's timing over the whole run, so that a slow spell of the machine
         (other jobs, clock changes) costs every part a little instead of a few parts a lot.
         """
+        return self._time_missing([spec for cfg in networks for spec in self._specs(cfg, input_size)], progress)
+
+    def _time_missing(self, specs: Sequence[tuple[str, str, Any, tuple[int, ...]]], progress: bool = False) -> int:
         todo: dict[str, tuple[Any, tuple[int, ...]]] = {}
-        for cfg in networks:
-            for _, key, make, shape in self._specs(cfg, input_size):
-                if key not in todo and self._known(key) is None:
-                    todo[key] = (make, shape)
+        for _, key, make, shape in specs:
+            if key not in todo and self._known(key) is None:
+                todo[key] = (make, shape)
         if not todo:
             return 0
         dev = torch.device(self.device)
@@ -335,29 +337,23 @@ class LatencyTable:
         self.misses += len(todo)
         return len(todo)
 
+    def _timed_specs(
+        self, cfg: NetConfig, input_size: tuple[int, int, int]
+    ) -> list[tuple[str, float, tuple[int, ...]]]:
+        """``(part name, median ms, input shape)`` of every part, timing the missing ones first."""
+        specs = self._specs(cfg, input_size)
+        self._time_missing(specs)
+        return [(name, float(self._memo[key]), shape) for name, key, _, shape in specs]
+
     def parts(self, cfg: NetConfig, input_size: tuple[int, int, int] = (3, 224, 224)) -> list[tuple[str, float]]:
         """``(part name, median ms)`` for the stem, every block (``s<i>.b<j>``) and the head."""
-        self.prefetch([cfg], input_size)
-        return [(name, float(self._memo[key])) for name, key, _, _ in self._specs(cfg, input_size)]
+        return [(name, ms) for name, ms, _ in self._timed_specs(cfg, input_size)]
 
     def summed(self, cfg: NetConfig, input_size: tuple[int, int, int] = (3, 224, 224)) -> tuple[float, int, float]:
         """The fit's features: Σ part latencies (ms), the number of parts, the MiB of their inputs."""
-        parts = self.parts(cfg, input_size)
-        costs = self.shapes.network(cfg, input_size)
-        shapes = [input_size, *self._block_inputs(cfg, input_size), costs.stages[-2].out_shape]
-        elements = sum(math.prod(shape) for shape in shapes)
-        return sum(ms for _, ms in parts), len(parts), elements * 4 * self.batch / 2**20
-
-    def _block_inputs(self, cfg: NetConfig, input_size: tuple[int, int, int]) -> list[tuple[int, ...]]:
-        shape: tuple[int, ...] = self.shapes.network(cfg, input_size).stages[0].out_shape
-        chs, out = cfg.stem_out(), []
-        for stage in cfg.stages:
-            blocks = self.shapes.stage_blocks(cfg, stage, chs)
-            chs = blocks[-1].out_chs
-            for block in blocks:
-                out.append(shape)
-                shape = self.shapes.block(block, shape[1], shape[2]).out_shape
-        return out
+        parts = self._timed_specs(cfg, input_size)
+        elements = sum(math.prod(shape) for _, _, shape in parts)
+        return sum(ms for _, ms, _ in parts), len(parts), elements * 4 * self.batch / 2**20
 
     # ------------------------------------------------------------------ calibration
     @property
@@ -393,9 +389,7 @@ class LatencyTable:
                 f"calibration with terms={terms!r} needs >= {need} measured networks; got {len(measured)}"
             )
         if terms == "scale":
-            ratios = sorted(m / s[0] for s, m in zip(summed, measured, strict=True))
-            mid = len(ratios) // 2
-            scale = ratios[mid] if len(ratios) % 2 else (ratios[mid - 1] + ratios[mid]) / 2
+            scale = statistics.median(m / s[0] for s, m in zip(summed, measured, strict=True))
             coef = [scale, 0.0, 0.0, 0.0]
         else:
             x = torch.tensor([[s, n, mib, 1.0] for s, n, mib in summed], dtype=torch.float64)
