@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from _report import processor, save
 
 import metablock
 from metablock.costs import count_macs, count_params
@@ -121,15 +121,12 @@ def main(argv: list[str] | None = None) -> int:
         "|---|---:|---:|",
         *(f"| {name} | {r:,.1f} | {r / whole:,.0f}× |" for name, r in rows),
         "",
-        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+        f"Machine: {processor()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
         f"1 intra-op thread; load average {load_before[0]:.1f} before, {load_after[0]:.1f} after "
         "(shared machine, other jobs running).",
         "",
     ]
-    text = "\n".join(lines)
-    print(text)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text)
+    save("\n".join(lines), args.out)
     return 0
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import random
 import statistics
 import sys
@@ -28,6 +27,7 @@ import time
 from pathlib import Path
 
 import torch
+from _report import processor, save
 
 import metablock
 from metablock.latency import FULL_FIT_MIN_NETWORKS, LatencyTable, measure_networks
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         "|---|---:|---:|---:|",
         *(f"| {name} | {med:.1f}% | {within:.0f}% | {tau:.3f} |" for name, med, within, tau in scored),
         "",
-        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}; "
+        f"Machine: {processor()}, {os.cpu_count()} CPUs, torch {torch.__version__}; "
         f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after, {minutes:.0f} min in all. "
         "Other load on the machine changes the timings; the figures are what this run measured.",
         "",
@@ -152,10 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "",
     ]
-    text = "\n".join(lines)
-    print(text)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text)
+    save("\n".join(lines), args.out)
     return 0
 
 

@@ -22,12 +22,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import tempfile
 import time
-from pathlib import Path
 
 import torch
+from _report import processor, save
 
 from search.driver import SearchSettings, run_search
 from search.results import results
@@ -103,7 +102,7 @@ def main() -> None:
             "# Search throughput",
             "",
             f"Command: `python benchmarks/bench_search.py{' --quick' if args.quick else ''}`; "
-            f"torch {torch.__version__}, {args.threads} threads, {platform.processor() or platform.machine()}, "
+            f"torch {torch.__version__}, {args.threads} threads, {processor()}, "
             f"{os.cpu_count()} cores, load average after the run {load[0]}.",
             "",
             *lines,
@@ -111,9 +110,7 @@ def main() -> None:
             "cold: empty per-block cost table; warm: the same study again on the filled table.",
         ]
     )
-    print(text)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text + "\n")
+    save(text + "\n", args.out)
 
 
 if __name__ == "__main__":
