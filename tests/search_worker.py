@@ -23,14 +23,14 @@ from search.scores import SCORES, ScoreSettings, naswot
 CALLS = {"block": 0}
 
 
-def block(model: Any, settings: ScoreSettings, resolution: int, report: Any = None) -> float:
+def block(model: Any, settings: ScoreSettings, resolution: int, report: Any = None, **kw: Any) -> float:
     CALLS["block"] += 1
     marker = os.environ.get("MB_BLOCK_FILE")
     if marker and not Path(marker).exists() and CALLS["block"] > int(os.environ.get("MB_BLOCK_AFTER", "0")):
         Path(marker).write_text(str(os.getpid()))
         while True:  # a long trial: the test kills this process here
             time.sleep(1)
-    return naswot(model, settings, resolution, report)
+    return naswot(model, settings, resolution, report, **kw)
 
 
 if "block" not in SCORES.names():

@@ -238,7 +238,7 @@ def test_four_concurrent_workers_hold_exactly_the_requested_trials(
 FAULTS: list[str] = []
 
 
-def _faulty(model: torch.nn.Module, settings: ScoreSettings, resolution: int, report: Any = None) -> float:
+def _faulty(model: torch.nn.Module, settings: ScoreSettings, resolution: int, report: Any = None, **kw: Any) -> float:
     """Faults in turn: NaN, infinity, an exception, out of (accelerator and host) memory, then fine."""
     order = ["nan", "inf", "error", "cuda_oom", "oom"]
     kind = order[len(FAULTS)] if len(FAULTS) < len(order) else "ok"
@@ -253,7 +253,7 @@ def _faulty(model: torch.nn.Module, settings: ScoreSettings, resolution: int, re
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
     if kind == "oom":
         raise MemoryError("cannot allocate activations")
-    return naswot(model, settings, resolution, report)
+    return naswot(model, settings, resolution, report, **kw)
 
 
 if "faulty" not in SCORES.names():

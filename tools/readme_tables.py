@@ -19,8 +19,13 @@ sys.path.insert(0, str(ROOT))
 def tables() -> dict[str, str]:
     from metablock.presets import presets_markdown
     from metablock.tables import networks_markdown
+    from search.evaluation import ground_truth_markdown
 
-    return {"blocks": presets_markdown(), "networks": networks_markdown()}
+    return {
+        "blocks": presets_markdown(),
+        "networks": networks_markdown(),
+        "scores": ground_truth_markdown(ROOT / "benchmarks" / "results" / "ground_truth.parquet"),
+    }
 
 
 def render(text: str) -> str:
