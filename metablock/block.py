@@ -142,6 +142,10 @@ class MetaMobileBlock(nn.Module):
                 eps=eps,
                 momentum=mom,
             )
+        if cfg.project_norm_init != 1.0 and isinstance(
+            getattr(self.project, "norm", None), nn.modules.batchnorm._NormBase
+        ):
+            nn.init.constant_(self.project.norm.weight, cfg.project_norm_init)
         self.project_shuffle = _shuffle(w["main_out"], cfg.project_shuffle)
         if cfg.post_dw_kernel:
             self.post_dw: nn.Module = ConvNormAct(

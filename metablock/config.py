@@ -237,6 +237,9 @@ class BlockConfig:
         project_act: activation after the projection (also ends a ``split`` shortcut branch).
         project_bias: bias on the projection conv.
         project_shuffle: channel shuffles after the projection.
+        project_norm_init: initial scale (weight) of the projection's norm; 0 starts the residual
+            branch as nothing, as RepViT's FFN does (timm ``bn_weight_init=0``) and torchvision's
+            ``zero_init_residual``. Only the initial weights change, not the architecture.
         pre_dw_kernel: kernel of a depthwise conv (+norm, no act) before the expansion; 0 = none.
         post_dw_kernel: kernel of a depthwise conv (+norm, no act) after the projection; 0 = none.
         shortcut: ``none``, ``identity``, ``conv`` (1x1 strided conv + norm), ``avgpool``
@@ -306,6 +309,7 @@ class BlockConfig:
     project_act: Act = "none"
     project_bias: bool = False
     project_shuffle: tuple[int, ...] = ()
+    project_norm_init: float = 1.0
 
     pre_dw_kernel: int = 0
     post_dw_kernel: int = 0

@@ -712,6 +712,7 @@ def repvit_block(
         expand="pw",
         expand_act="gelu",
         project="pw",
+        project_norm_init=0.0,  # the FFN residual starts as nothing, as in timm/official RepViT
         shortcut="identity",
     )
 
@@ -731,6 +732,7 @@ def repvit_down(*, in_chs: int = 48, out_chs: int = 96, exp_ratio: float = 2.0, 
         expand="pw",
         expand_act="gelu",
         project="pw",
+        project_norm_init=0.0,
         shortcut="identity",
     )
 

@@ -91,6 +91,11 @@ class Recipe:
         shift: largest translation of ``augment="shift"``, as a share of the resolution.
         label_smoothing: of the cross-entropy loss.
         grad_clip: largest gradient norm (``0`` = no clipping).
+        zero_init_residual: before training, every residual branch that is added to an identity
+            shortcut starts at zero: the scale of its projection's norm is set to 0, or, where the
+            projection has no norm, its weights (torchvision's ``zero_init_residual``; Goyal et al.,
+            2017, https://arxiv.org/abs/1706.02677). Deep candidates then train in a few epochs
+            instead of staying at chance, and the seed-to-seed noise drops.
         bn_recalibrate: after training, norms' running statistics are re-estimated as exact averages
             over this many training images (no augmentation; ``0`` keeps the running averages). At
             small resolutions the last stages see 1x1 maps, so their running statistics follow the
@@ -113,6 +118,7 @@ class Recipe:
     shift: float = 0.125
     label_smoothing: float = 0.0
     grad_clip: float = 5.0
+    zero_init_residual: bool = False
     bn_recalibrate: int = 0
 
     def __post_init__(self) -> None:
@@ -178,6 +184,7 @@ class Recipe:
             f"{opt}, {self.warmup:.0%} linear warm-up then cosine, {aug}"
             + (f", label smoothing {self.label_smoothing:g}" if self.label_smoothing else "")
             + (f", gradient clip {self.grad_clip:g}" if self.grad_clip else "")
+            + (", residual branches zero-initialised" if self.zero_init_residual else "")
             + (f", BN statistics re-estimated on {self.bn_recalibrate} training images" if self.bn_recalibrate else "")
         )
 
@@ -217,6 +224,30 @@ def _shift(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.Tenso
     padded = F.pad(x, (max_shift, max_shift, max_shift, max_shift))
     offsets = torch.randint(0, 2 * max_shift + 1, (n, 2), generator=gen).tolist()
     return torch.stack([padded[i, :, dy : dy + h, dx : dx + w] for i, (dy, dx) in enumerate(offsets)])
+
+
+def zero_init_residual(net: nn.Module) -> int:
+    """Start every residual branch joined by an identity shortcut at zero (see ``Recipe``); returns
+    how many branches were changed."""
+    from metablock.block import MetaMobileBlock
+
+    n = 0
+    with torch.no_grad():
+        for block in net.modules():
+            if not isinstance(block, MetaMobileBlock) or block.cfg.shortcut != "identity":
+                continue
+            project = block.project
+            norm = getattr(project, "norm", None)
+            if getattr(norm, "weight", None) is not None:
+                norm.weight.zero_()  # type: ignore[union-attr]
+            elif isinstance(getattr(project, "conv", None), nn.Conv2d):
+                project.conv.weight.zero_()  # type: ignore[union-attr]
+                if project.conv.bias is not None:  # type: ignore[union-attr]
+                    project.conv.bias.zero_()  # type: ignore[union-attr]
+            else:
+                continue
+            n += 1
+    return n
 
 
 def recalibrate_norms(net: nn.Module, images: torch.Tensor, batch_size: int, device: str) -> None:
@@ -362,6 +393,8 @@ def train_network(
         net = net.replace(num_classes=data.num_classes)
     with torch.random.fork_rng(devices=[]):
         model = seeded_build(net, seed)
+        if recipe.zero_init_residual:
+            zero_init_residual(model)
         torch.manual_seed(seed)  # dropout and drop-path draws
         return fit(
             model, data, recipe, seed=seed, device=device, max_steps=max_steps, eval_every=eval_every, report=report

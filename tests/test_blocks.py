@@ -163,3 +163,17 @@ def test_drop_path_only_in_training() -> None:
         a = block(x)
         b = copy.deepcopy(block)(x)
     assert not torch.equal(a, b)
+
+
+def test_repvit_blocks_start_their_ffn_at_zero_as_the_reference_does() -> None:
+    repvit = pytest.importorskip("timm.models.repvit")
+    ref_block = repvit.RepViTBlock(48, 2, 3, True, nn.GELU)
+    ref_down = repvit.RepVitDownsample(48, 2, 96, 3, nn.GELU)
+    references = (ref_block.channel_mixer.conv2.bn, ref_down.ffn.conv2.bn)
+    for ref, name in zip(references, ("repvit_block", "repvit_down"), strict=True):
+        ours = MetaMobileBlock(block_config(name, **({"chs": 48} if name == "repvit_block" else {})))
+        assert torch.equal(ours.project.norm.weight, ref.weight.detach()), name
+        assert float(ours.project.norm.weight.abs().sum()) == 0.0
+        assert float(ours.expand.norm.weight.abs().sum()) > 0  # only the branch's last norm starts at 0
+    with pytest.raises(metablock.ConfigError, match="project_norm_init"):
+        block_config("repvit_block", project_norm_init=float("nan"))

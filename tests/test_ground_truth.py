@@ -97,6 +97,24 @@ def test_norm_recalibration_gives_exact_averages() -> None:
     assert net[1].momentum == 0.1  # restored
 
 
+def test_zero_init_residual_starts_identity_branches_at_zero() -> None:
+    from metablock.block import MetaMobileBlock
+    from search.training import zero_init_residual
+
+    net = seeded_build(metablock.model_config("emo_1m", num_classes=10), 0)  # projections without norms
+    changed = zero_init_residual(net)
+    blocks = [b for b in net.modules() if isinstance(b, MetaMobileBlock) and b.cfg.shortcut == "identity"]
+    assert changed == len(blocks) > 0
+    for b in blocks:
+        norm = getattr(b.project, "norm", None)
+        weight = norm.weight if getattr(norm, "weight", None) is not None else b.project.conv.weight
+        assert float(weight.abs().sum()) == 0.0
+    x = torch.randn(2, 16, 8, 8)
+    block = MetaMobileBlock(metablock.block_config("mobilenet_v2_ir", in_chs=16, out_chs=16)).eval()
+    zero_init_residual(block)
+    assert torch.equal(block(x), x)  # a zero branch added to the identity
+
+
 def test_training_learns_and_repeats_with_its_seed() -> None:
     recipe = Recipe(dataset="digits", epochs=2, batch_size=32, bn_recalibrate=200)
     net = get_space("mobilenet").random(0).net
