@@ -174,8 +174,10 @@ def main(argv: list[str] | None = None) -> int:
             df[~same].to_parquet(aside, index=False)
             print(f"{int((~same).sum())} rows of another recipe moved to {aside}", flush=True)
             df = df[same].reset_index(drop=True)
-        configs = {a.arch_id: gt.config_json(a.net) for a in archs}
-        changed = sorted({a for a, c in zip(df.arch_id, df.config, strict=True) if configs.get(a, c) != c})
+        nets = {a.arch_id: a.net for a in archs}
+        changed = sorted(
+            {r.arch_id for _, r in df.iterrows() if nets.get(r.arch_id, gt.stored_net(r)) != gt.stored_net(r)}
+        )
         if changed:
             print(f"warning: the sample's configs of {changed} differ from the stored ones; the stored rows are kept")
     done = {(a, int(s)) for a, s in zip(df.arch_id, df.seed, strict=True)} if not df.empty else set()

@@ -323,18 +323,20 @@ class CostTable:
                 self._stages[memo] = blocks
         return blocks
 
-    def network(self, cfg: NetConfig, input_size: tuple[int, int, int] = (3, 224, 224)) -> Costs:
+    def network(self, cfg: NetConfig, input_size: tuple[int, int, int] | None = None) -> Costs:
         """Params, MACs and peak activation memory of ``cfg`` at ``input_size``, batch 1, from the table.
 
         Args:
             cfg: the network.
-            input_size: ``(channels, height, width)``; channels must equal ``cfg.in_chans``.
+            input_size: ``(channels, height, width)``; channels must equal ``cfg.in_chans``;
+                default ``cfg.input_size`` (its ``resolution``).
 
         Returns:
             The :class:`Costs`, with a per-stage breakdown (``stem``, ``stage0``, …, ``head``).
         """
         if not isinstance(cfg, NetConfig):
             raise ConfigError(f"CostTable.network takes a NetConfig; got {type(cfg).__name__}")
+        input_size = cfg.input_size if input_size is None else input_size
         if len(input_size) != 3 or min(input_size) < 1 or input_size[0] != cfg.in_chans:
             raise ConfigError(
                 f"input_size must be (channels, height, width) > 0 with channels == in_chans={cfg.in_chans}; "
@@ -379,7 +381,7 @@ class CostTable:
 _DEFAULT: CostTable | None = None
 
 
-def network_costs(cfg: NetConfig, input_size: tuple[int, int, int] = (3, 224, 224)) -> Costs:
+def network_costs(cfg: NetConfig, input_size: tuple[int, int, int] | None = None) -> Costs:
     """Costs of ``cfg`` from a process-wide in-memory :class:`CostTable`.
 
     Example:

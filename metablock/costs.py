@@ -130,17 +130,29 @@ def as_module(model_or_config: Any) -> nn.Module:
     raise ConfigError(f"expected an nn.Module, BlockConfig or NetConfig; got {type(model_or_config).__name__}")
 
 
+def default_input_size(model_or_config: Any, input_size: tuple[int, ...] | None = None) -> tuple[int, ...]:
+    """``input_size`` when given, else the input a network is meant for: a ``NetConfig``'s (or a built
+    network's) ``input_size`` — its ``resolution`` — and ``(3, 224, 224)`` for anything else."""
+    if input_size is not None:
+        return tuple(input_size)
+    from .network import NetConfig
+
+    cfg = model_or_config if isinstance(model_or_config, NetConfig) else getattr(model_or_config, "cfg", None)
+    return cfg.input_size if isinstance(cfg, NetConfig) else (3, 224, 224)
+
+
 def count_params(model_or_config: Any) -> int:
     """Number of parameters (every ``nn.Parameter``, trainable or not)."""
     return sum(p.numel() for p in as_module(model_or_config).parameters())
 
 
 def flop_analysis(
-    model_or_config: Any, input_size: tuple[int, ...] = (3, 224, 224), *, batch: int = 1, convention: str = "metablock"
+    model_or_config: Any, input_size: tuple[int, ...] | None = None, *, batch: int = 1, convention: str = "metablock"
 ) -> Any:
     """fvcore's ``FlopCountAnalysis`` of the module in eval mode, with metablock's handles registered."""
     from fvcore.nn import FlopCountAnalysis
 
+    input_size = default_input_size(model_or_config, input_size)
     if convention not in CONVENTIONS:
         raise ConfigError(f"convention must be one of {CONVENTIONS}; got convention={convention!r}")
     if len(input_size) != 3 or min(input_size) < 1:
@@ -162,13 +174,14 @@ def flop_analysis(
 
 
 def count_macs(
-    model_or_config: Any, input_size: tuple[int, ...] = (3, 224, 224), *, batch: int = 1, convention: str = "metablock"
+    model_or_config: Any, input_size: tuple[int, ...] | None = None, *, batch: int = 1, convention: str = "metablock"
 ) -> int:
     """Multiply-accumulates of one forward pass (fvcore's "flops"), for ``batch`` inputs.
 
     Args:
         model_or_config: an ``nn.Module``, ``BlockConfig`` or ``NetConfig``.
-        input_size: ``(channels, height, width)`` of one input.
+        input_size: ``(channels, height, width)`` of one input; default: a network's own
+            (``NetConfig.resolution``), else ``(3, 224, 224)``.
         batch: batch size.
         convention: ``metablock`` (fvcore plus the handles listed in this module's docstring) or
             ``fvcore`` (fvcore's default handles only, as published tables use).
@@ -176,6 +189,6 @@ def count_macs(
     return int(flop_analysis(model_or_config, input_size, batch=batch, convention=convention).total())
 
 
-def unsupported_ops(model_or_config: Any, input_size: tuple[int, ...] = (3, 224, 224)) -> dict[str, int]:
+def unsupported_ops(model_or_config: Any, input_size: tuple[int, ...] | None = None) -> dict[str, int]:
     """Ops that the metablock convention leaves uncounted (should be empty for every preset)."""
     return dict(flop_analysis(model_or_config, input_size).unsupported_ops())

@@ -132,7 +132,7 @@ def time_module(
 
 def measure_latency(
     model: Any,
-    input_size: tuple[int, int, int] = (3, 224, 224),
+    input_size: tuple[int, int, int] | None = None,
     batch: int = 1,
     threads: int | None = None,
     device: str = "cpu",
@@ -148,7 +148,8 @@ def measure_latency(
 
     Args:
         model: an ``nn.Module``, ``BlockConfig`` or ``NetConfig``.
-        input_size: ``(channels, height, width)`` of one input.
+        input_size: ``(channels, height, width)`` of one input; default: the network's own
+            (``NetConfig.resolution``), else ``(3, 224, 224)``.
         batch: batch size.
         threads: intra-op threads while timing (default: ``torch.get_num_threads()``).
         device: ``cpu`` or ``cuda[:N]``.
@@ -165,6 +166,9 @@ def measure_latency(
         >>> metablock.measure_latency(cfg, (24, 28, 28), threads=1, min_run_time=0.05).median_ms > 0
         True
     """
+    from .costs import default_input_size
+
+    input_size = default_input_size(model, input_size)  # type: ignore[assignment]
     if len(input_size) != 3 or min(input_size) < 1:
         raise ConfigError(f"input_size must be (channels, height, width) > 0; got input_size={input_size}")
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
@@ -262,10 +266,13 @@ class LatencyTable:
         self.misses = 0
 
     # ------------------------------------------------------------------ parts
-    def _specs(self, cfg: NetConfig, input_size: tuple[int, int, int]) -> list[tuple[str, str, Any, tuple[int, ...]]]:
+    def _specs(
+        self, cfg: NetConfig, input_size: tuple[int, int, int] | None
+    ) -> list[tuple[str, str, Any, tuple[int, ...]]]:
         """``(part name, table key, module factory, input shape)`` for the stem, every block and the head."""
         from .block import MetaMobileBlock
 
+        input_size = cfg.input_size if input_size is None else input_size
         costs = self.shapes.network(cfg, input_size)  # validates input_size; gives every part's shape
         _, h, w = input_size
         pre = f"{self.setting}|"
@@ -295,7 +302,7 @@ class LatencyTable:
         return value
 
     def prefetch(
-        self, networks: Sequence[NetConfig], input_size: tuple[int, int, int] = (3, 224, 224), *, progress: bool = False
+        self, networks: Sequence[NetConfig], input_size: tuple[int, int, int] | None = None, *, progress: bool = False
     ) -> int:
         """Time every part of ``networks`` that the table lacks, in interleaved rounds; returns how many.
 
@@ -338,18 +345,18 @@ class LatencyTable:
         return len(todo)
 
     def _timed_specs(
-        self, cfg: NetConfig, input_size: tuple[int, int, int]
+        self, cfg: NetConfig, input_size: tuple[int, int, int] | None
     ) -> list[tuple[str, float, tuple[int, ...]]]:
         """``(part name, median ms, input shape)`` of every part, timing the missing ones first."""
         specs = self._specs(cfg, input_size)
         self._time_missing(specs)
         return [(name, float(self._memo[key]), shape) for name, key, _, shape in specs]
 
-    def parts(self, cfg: NetConfig, input_size: tuple[int, int, int] = (3, 224, 224)) -> list[tuple[str, float]]:
+    def parts(self, cfg: NetConfig, input_size: tuple[int, int, int] | None = None) -> list[tuple[str, float]]:
         """``(part name, median ms)`` for the stem, every block (``s<i>.b<j>``) and the head."""
         return [(name, ms) for name, ms, _ in self._timed_specs(cfg, input_size)]
 
-    def summed(self, cfg: NetConfig, input_size: tuple[int, int, int] = (3, 224, 224)) -> tuple[float, int, float]:
+    def summed(self, cfg: NetConfig, input_size: tuple[int, int, int] | None = None) -> tuple[float, int, float]:
         """The fit's features: Σ part latencies (ms), the number of parts, the MiB of their inputs."""
         parts = self._timed_specs(cfg, input_size)
         elements = sum(math.prod(shape) for _, _, shape in parts)
@@ -413,7 +420,7 @@ class LatencyTable:
     def calibrate(
         self,
         networks: Sequence[NetConfig],
-        input_size: tuple[int, int, int] = (3, 224, 224),
+        input_size: tuple[int, int, int] | None = None,
         *,
         min_run_time: float = 0.5,
         rounds: int = 3,
@@ -426,14 +433,14 @@ class LatencyTable:
         )  # fmt: skip
         return self.fit([self.summed(cfg, input_size) for cfg in networks], measured, terms=terms)
 
-    def predict(self, cfg: NetConfig, input_size: tuple[int, int, int] = (3, 224, 224)) -> float:
+    def predict(self, cfg: NetConfig, input_size: tuple[int, int, int] | None = None) -> float:
         """Predicted whole-network latency in ms: the calibrated sum of part latencies."""
         return self.calibration.apply(*self.summed(cfg, input_size))
 
 
 def measure_networks(
     networks: Sequence[Any],
-    input_size: tuple[int, int, int] = (3, 224, 224),
+    input_size: tuple[int, int, int] | None = None,
     *,
     batch: int = 1,
     threads: int | None = None,
@@ -447,12 +454,15 @@ def measure_networks(
     """
     threads = torch.get_num_threads() if threads is None else threads
     dev = _check_device(device)
+    from .costs import default_input_size
+
     modules = [_deployed(n, True).to(dev) for n in networks]
+    sizes = [default_input_size(n, input_size) for n in networks]
     results: list[list[float]] = [[] for _ in modules]
     for _ in range(rounds):
         for i, module in enumerate(modules):
             lat = time_module(
-                module, (batch, *input_size), threads=threads, device=dev, min_run_time=min_run_time, warmup=3
+                module, (batch, *sizes[i]), threads=threads, device=dev, min_run_time=min_run_time, warmup=3
             )
             results[i].append(lat.median_ms)
     return [sorted(r)[len(r) // 2] for r in results]

@@ -100,7 +100,7 @@ def peak_live_bytes(module: nn.Module, input_shape: tuple[int, ...]) -> tuple[in
     return tracker.peak, shape
 
 
-def estimate_memory(model_or_config: Any, input_size: tuple[int, ...] = (3, 224, 224), batch: int = 1) -> int:
+def estimate_memory(model_or_config: Any, input_size: tuple[int, ...] | None = None, batch: int = 1) -> int:
     """Estimated peak activation memory, in bytes, of one inference forward pass.
 
     Float32 activations, eval mode, no autograd graph (what serving the model costs); the input
@@ -108,7 +108,8 @@ def estimate_memory(model_or_config: Any, input_size: tuple[int, ...] = (3, 224,
 
     Args:
         model_or_config: an ``nn.Module``, ``BlockConfig`` or ``NetConfig``.
-        input_size: ``(channels, height, width)`` of one input.
+        input_size: ``(channels, height, width)`` of one input; default: the network's own
+            (``NetConfig.resolution``), else ``(3, 224, 224)``.
         batch: batch size.
 
     Returns:
@@ -120,6 +121,9 @@ def estimate_memory(model_or_config: Any, input_size: tuple[int, ...] = (3, 224,
         >>> 0.5 < mib < 5
         True
     """
+    from .costs import default_input_size
+
+    input_size = default_input_size(model_or_config, input_size)
     from .costs import as_module
 
     if len(input_size) != 3 or min(input_size) < 1:

@@ -46,6 +46,10 @@ LAYER_KINDS = ("conv", "maxpool", "factorized_conv", "norm", "act", "pool", "dro
 LINEAR_NORMS = ("none", "bn_before", "bn_after")
 
 
+MIN_RESOLUTION = 8
+MAX_RESOLUTION = 8192
+
+
 def _plain(value: Any) -> Any:
     """JSON-compatible form of config values (tuples -> lists, ShiftMaxConfig -> {'shiftmax': ...})."""
     if isinstance(value, ShiftMaxConfig):
@@ -231,6 +235,10 @@ class NetConfig:
         width_mult: multiplies every stage, stem and head conv width (rounded to multiples of 8);
             1.0 keeps the widths as written.
         drop_path_rate: stochastic depth, rising linearly from 0 over blocks that have a shortcut.
+        resolution: the square input resolution the network is meant for (224 for the named
+            networks; a searched architecture's own). The default input of every cost
+            (``count_macs``, ``network_costs``, ``estimate_memory``, ``measure_latency``,
+            ``metablock profile``); the built module accepts any size.
     """
 
     stem: tuple[LayerConfig, ...]
@@ -241,6 +249,7 @@ class NetConfig:
     num_classes: int = 1000
     width_mult: float = 1.0
     drop_path_rate: float = 0.0
+    resolution: int = 224
 
     def __post_init__(self) -> None:
         conv = {"stem": LayerConfig.from_dict, "head": LayerConfig.from_dict, "stages": StageConfig.from_dict}
@@ -262,9 +271,18 @@ class NetConfig:
             raise ConfigError(f"width_mult must be > 0; got width_mult={self.width_mult}")
         if not 0 <= self.drop_path_rate < 1:
             raise ConfigError(f"drop_path_rate must be in [0, 1); got drop_path_rate={self.drop_path_rate}")
+        if not MIN_RESOLUTION <= self.resolution <= MAX_RESOLUTION:
+            raise ConfigError(
+                f"resolution must be in [{MIN_RESOLUTION}, {MAX_RESOLUTION}]; got resolution={self.resolution}"
+            )
         self.block_configs()  # validate every block now
 
     # ---------------------------------------------------------------- derived
+    @property
+    def input_size(self) -> tuple[int, int, int]:
+        """``(in_chans, resolution, resolution)``: one input of the size the network is meant for."""
+        return (self.in_chans, self.resolution, self.resolution)
+
     def scale(self, chs: int) -> int:
         """A width after the width multiplier."""
         return chs if self.width_mult == 1.0 else make_divisible(chs * self.width_mult, 8)

@@ -35,12 +35,14 @@ def load_network(spec: str) -> NetConfig:
 
 
 def profile(
-    cfg: NetConfig, *, input_size: int = 224, batch: int = 1, latency: bool = False, threads: int | None = None
+    cfg: NetConfig, *, input_size: int | None = None, batch: int = 1, latency: bool = False, threads: int | None = None
 ) -> dict[str, Any]:
-    """Everything ``metablock profile`` prints, as one JSON-compatible dict."""
+    """Everything ``metablock profile`` prints, as one JSON-compatible dict; ``input_size`` defaults to
+    the config's own ``resolution``."""
     from .cost_table import CostTable
     from .memory import estimate_memory
 
+    input_size = cfg.resolution if input_size is None else input_size
     if input_size < 1 or batch < 1:
         raise ConfigError(f"--input and --batch must be >= 1; got input={input_size}, batch={batch}")
     size = (cfg.in_chans, input_size, input_size)
@@ -123,7 +125,12 @@ def add_parser(subparsers: Any) -> None:
         description="Profile a named network or a NetConfig JSON/YAML file.",
     )
     parser.add_argument("network", help="a named network (metablock.list_models()) or a config .json/.yaml file")
-    parser.add_argument("--input", type=int, default=224, help="input height and width (default 224)")
+    parser.add_argument(
+        "--input",
+        type=int,
+        default=None,
+        help="input height and width (default: the config's resolution, 224 for the named networks)",
+    )
     parser.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
     parser.add_argument("--latency", action="store_true", help="also measure CPU latency (reparameterized)")
     parser.add_argument("--threads", type=int, default=None, help="threads for --latency (default: torch's)")

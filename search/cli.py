@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,11 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--max-macs", default=DEFAULTS["max_macs"], help="MACs budget, e.g. 300M; 'none' for no budget")
     p.add_argument("--max-params", default=None, help="parameter budget, e.g. 5M")
-    p.add_argument("--max-latency-ms", default=None, help="latency budget in ms (CPU, --latency-threads)")
+    p.add_argument(
+        "--max-latency-ms",
+        default=None,
+        help="latency budget in ms, measured on --device (CPU with --latency-threads threads, or CUDA)",
+    )
     p.add_argument("--trials", type=int, default=DEFAULTS["trials"], help="finished trials the study should hold")
     p.add_argument("--sampler", default="tpe", help="tpe, nsga2, random or gp (default: tpe)")
     p.add_argument("--seed", type=int, default=0)
@@ -65,10 +70,17 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--device",
         default="auto",
-        help="where candidates are scored and trained: auto (CUDA when available), cpu, cuda, cuda:N or mps "
-        "(default: auto)",
+        help="where candidates are scored, trained and their latency measured: auto (CUDA when available), "
+        "cpu, cuda, cuda:N or mps (default: auto)",
     )
     p.add_argument("--train-steps", type=int, default=60, help="optimizer steps of --score train")
+    p.add_argument(
+        "--refine",
+        type=int,
+        default=0,
+        help="after the proxy stage, train the K most promising candidates with the ground-truth recipe "
+        "(MNIST, successive halving) and show their trained accuracy (default: 0, none)",
+    )
     p.add_argument("--latency-threads", type=int, default=1)
     p.add_argument("--no-baselines", action="store_true", help="do not enqueue the space's named networks")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -124,13 +136,28 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         out=args.out,
         baselines=not args.no_baselines,
         latency_threads=args.latency_threads,
+        refine=args.refine,
         progress=not args.no_progress,
     )
 
 
+def summary_line(df: Any) -> str:
+    """``40 scored trials (38 complete, 2 failed); 23 draws over budget`` for a results table."""
+    over = df["status"] == "over_budget"
+    scored = df[~over & df["state"].isin(["complete", "pruned", "fail"])]
+    if "reason" in scored:
+        scored = scored[~((scored["state"] == "fail") & scored["reason"].isna())]  # lost or surplus
+    states = scored["state"].value_counts().to_dict()
+    names = {"complete": "complete", "pruned": "pruned by the pruner", "fail": "failed"}
+    text = f"{len(scored)} scored trials"
+    if states:
+        text += " (" + ", ".join(f"{n} {names[s]}" for s, n in sorted(states.items())) + ")"
+    return text + f"; {int(over.sum())} draws over budget (not scored)"
+
+
 def run(args: argparse.Namespace) -> int:
     from .driver import run_search
-    from .results import pareto_table, results, write_results
+    from .results import pareto_table, refined_table, results, write_results
     from .space import get_space, list_spaces
 
     if args.list_spaces:
@@ -141,15 +168,25 @@ def run(args: argparse.Namespace) -> int:
         return 0
     settings = settings_from_args(args)
     get_space(settings.space)  # fail early on a bad space
-    study = run_search(settings)
+    import warnings
+
+    from .driver import OverBudgetLimit
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", OverBudgetLimit)
+        study = run_search(settings)
+    for w in caught:
+        if issubclass(w.category, OverBudgetLimit):
+            print(f"metablock: warning: {w.message}", file=sys.stderr)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     df = results(study)
     paths = write_results(df, settings.out)
-    states = df["state"].value_counts().to_dict()
-    print(
-        f"study {settings.study!r} in {settings.storage_url}: {len(df)} trials "
-        + ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
-    )
+    print(f"study {settings.study!r} in {settings.storage_url}: {summary_line(df)}")
     print(f"results: {paths['csv']}, {paths['parquet']}; Pareto configs: {paths['pareto']}{Path('/')}")
     print(f"\nPareto front ({', '.join(df.attrs.get('objectives', []))}):")
     print(pareto_table(df))
+    if settings.refine:
+        print("\nRefined with the ground-truth recipe (trained accuracy; successive halving over epochs):")
+        print(refined_table(df))
     return 0

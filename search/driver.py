@@ -7,9 +7,14 @@ over-budget candidate ends PRUNED, unscored), then the candidate is built and sc
 stores its full ``NetConfig`` JSON, its flat labelled choices and its costs as user attributes, so
 any row of the results rebuilds its model.
 
-Trial counting: ``trials`` is the number of *finished* trials the study should hold (complete,
-pruned for budget or by the pruner, or failed with a recorded fault such as a NaN score, an
-exception or running out of memory). Running the same command again resumes the study and tops it
+Trial counting: ``trials`` is the number of *scored* trials the study should hold (complete, pruned
+by the pruner after scoring began, or failed with a recorded fault such as a NaN score, an exception
+or running out of memory). A candidate over a budget is known to be before anything is scored (the
+per-block cost table answers in microseconds): it ends PRUNED with its constraint values recorded,
+so the sampler learns where the infeasible region is, but it does not take a scored slot; another
+candidate is drawn in its place. At most ``max_over_budget`` such draws are made in a study (default
+50 per requested trial), so a budget that excludes nearly the whole space ends the run with a
+warning instead of drawing forever. Running the same command again resumes the study and tops it
 up to that number; trials that failed without a recorded fault (a worker killed mid-trial) do not
 count, and their parameters are tried again. Any number of processes, on any number of machines,
 may run the same command against one storage at once: before each new trial a worker checks the
@@ -71,7 +76,8 @@ class SearchSettings:
         objectives: ``score`` (maximised) and any of ``macs``, ``params``, ``latency_ms`` (minimised).
         max_macs: budget on MACs (fvcore convention) at the candidate's resolution; ``None`` = none.
         max_params: budget on parameters.
-        max_latency_ms: budget on latency (measured on this machine, CPU, ``latency_threads``).
+        max_latency_ms: budget on latency, measured on the score's device (``ScoreSettings.device``:
+            CPU with ``latency_threads`` threads, or a CUDA device, timed with synchronisation).
         trials: finished trials the study should hold.
         sampler: ``tpe``, ``nsga2``, ``random`` or ``gp``.
         seed: seed of the sampler (worker ``i`` uses ``seed + i``) and of the scores.
@@ -86,6 +92,13 @@ class SearchSettings:
         cost_cache: per-block cost table file shared by workers and studies; default
             :func:`default_cost_cache`.
         progress: show a progress bar.
+        heartbeat_s: seconds between a running trial's heartbeats.
+        grace_s: seconds without a heartbeat after which a running trial is lost.
+        max_over_budget: over-budget draws allowed in the study (default: 50 per requested trial).
+        refine: after the proxy stage, train this many of the most promising candidates with the
+            ground-truth recipe under successive halving (:mod:`search.refine`); 0 = none.
+        refine_recipe: a :class:`search.training.Recipe` for the refinement instead of the ground
+            truth's (``None``).
     """
 
     space: Any = "emo"
@@ -108,6 +121,9 @@ class SearchSettings:
     progress: bool = True
     heartbeat_s: float = 10.0
     grace_s: float = 120.0
+    max_over_budget: int | None = None
+    refine: int = 0
+    refine_recipe: Any = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "objectives", tuple(self.objectives))
@@ -122,7 +138,15 @@ class SearchSettings:
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
                 raise ConfigError(f"{name} must be a number > 0; got {name}={value!r}")
-        for name, low in (("trials", 1), ("workers", 1), ("latency_threads", 1)):
+        for name, low in (
+            ("trials", 1),
+            ("workers", 1),
+            ("latency_threads", 1),
+            ("max_over_budget", 0),
+            ("refine", 0),
+        ):
+            if name == "max_over_budget" and self.max_over_budget is None:
+                continue
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ConfigError(f"{name} must be an integer >= {low}; got {name}={value!r}")
@@ -142,6 +166,10 @@ class SearchSettings:
             raise ConfigError(f"study must be a non-empty name; got study={self.study!r}")
 
     @property
+    def over_budget_limit(self) -> int:
+        return 50 * self.trials if self.max_over_budget is None else self.max_over_budget
+
+    @property
     def directions(self) -> list[str]:
         return [OBJECTIVES[o] for o in self.objectives]
 
@@ -158,6 +186,8 @@ class SearchSettings:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["score"] = self.score.to_dict()
         out["objectives"] = list(self.objectives)
+        if self.refine_recipe is not None:
+            out["refine_recipe"] = self.refine_recipe.to_dict()
         if isinstance(self.space, SearchSpace):
             out["space"] = self.space.to_dict()
         return out
@@ -294,7 +324,13 @@ class Evaluator:
         c = self._table.network(cand.net, cand.input_size)
         out: dict[str, float] = {"params": int(c.params), "macs": int(c.macs)}
         if "latency_ms" in self.settings.objectives or self.settings.max_latency_ms is not None:
-            lat = metablock.measure_latency(cand.net, cand.input_size, batch=1, threads=self.settings.latency_threads)
+            lat = metablock.measure_latency(
+                cand.net,
+                cand.input_size,
+                batch=1,
+                threads=self.settings.latency_threads,
+                device=self.settings.score.resolved_device,  # latency on the device the search is for
+            )
             out["latency_ms"] = lat.median_ms
         return out
 
@@ -370,12 +406,21 @@ def objective(trial: Any, settings: SearchSettings, evaluator: Evaluator) -> tup
     return tuple(float(values[o]) for o in settings.objectives)
 
 
-def counted(trial: Any) -> bool:
-    """Whether a trial counts toward the study's ``trials`` (see the module docstring)."""
+def over_budget(trial: Any) -> bool:
+    """Whether a trial was a candidate over a budget (PRUNED before scoring)."""
     from optuna.trial import TrialState
 
-    if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
+    return trial.state == TrialState.PRUNED and trial.user_attrs.get("status") == "over_budget"
+
+
+def counted(trial: Any) -> bool:
+    """Whether a trial counts toward the study's ``trials``: it was scored (see the module docstring)."""
+    from optuna.trial import TrialState
+
+    if trial.state == TrialState.COMPLETE:
         return True
+    if trial.state == TrialState.PRUNED:
+        return not over_budget(trial)
     return trial.state == TrialState.FAIL and FAULT in trial.user_attrs
 
 
@@ -386,14 +431,27 @@ def finished(study: Any) -> int:
 def _taken(study: Any, before: int | None = None) -> int:
     """Trials that count or may still count: finished ones and running ones (numbers < ``before``;
     with ``before``, enqueued WAITING ones too, since a worker will run them)."""
+    return _census(study, before)[0]
+
+
+def _census(study: Any, before: int | None = None) -> tuple[int, int]:
+    """``(taken, over budget)``: :func:`_taken` and the number of over-budget draws, in one pass."""
     from optuna.trial import TrialState
 
     live = (TrialState.RUNNING,) if before is None else (TrialState.RUNNING, TrialState.WAITING)
-    return sum(
-        1
-        for t in study.get_trials(deepcopy=False)
-        if (before is None or t.number < before) and (counted(t) or t.state in live)
-    )
+    taken = over = 0
+    for t in study.get_trials(deepcopy=False):
+        if before is not None and t.number >= before:
+            continue
+        if counted(t) or t.state in live:
+            taken += 1
+        elif over_budget(t):
+            over += 1
+    return taken, over
+
+
+class OverBudgetLimit(RuntimeWarning):
+    """The study drew ``max_over_budget`` over-budget candidates before holding its trials."""
 
 
 def _worker_id() -> str:
@@ -508,8 +566,9 @@ def run_trials(
 ) -> int:
     """Run up to ``quota`` trials in this process (ask/tell); ``callback(study, trial)`` follows each one.
 
-    Stops early once the study holds ``settings.trials`` finished or running trials (other workers
-    share it). Returns how many trials finished here."""
+    Stops early once the study holds ``settings.trials`` scored or running trials (other workers
+    share it), or once it holds ``settings.over_budget_limit`` over-budget draws. Over-budget draws
+    do not use the quota. Returns how many trials were scored here."""
     import optuna
     from optuna.trial import TrialState
 
@@ -518,8 +577,11 @@ def run_trials(
     evaluator = Evaluator(settings)
     done = 0
     while done < quota and (deadline is None or time.time() < deadline):
-        if _taken(study) >= settings.trials:
+        taken, over = _census(study)
+        if taken >= settings.trials:
             break
+        if over >= settings.over_budget_limit:
+            break  # run_search warns
         trial = study.ask()
         trial.set_user_attr("worker", _worker_id())
         if _taken(study, before=trial.number) >= settings.trials:
@@ -529,10 +591,14 @@ def run_trials(
         trial.set_user_attr("heartbeat", time.time())
         state: Any = None
         values: Any = None
+        scored = True
         with _Heartbeat(study, trial, settings.heartbeat_s):
             try:
                 values = objective(trial, settings, evaluator)
-            except (BudgetExceeded, optuna.TrialPruned):
+            except BudgetExceeded:
+                state = TrialState.PRUNED
+                scored = False
+            except optuna.TrialPruned:
                 state = TrialState.PRUNED
             except KeyboardInterrupt:
                 trial.set_user_attr(FAULT, "interrupted")
@@ -550,7 +616,7 @@ def run_trials(
             study.tell(trial, values, skip_if_finished=True)
         else:
             study.tell(trial, state=state, skip_if_finished=True)
-        done += 1
+        done += scored
         if callback is not None:
             callback(study, trial)
     return done
@@ -582,11 +648,21 @@ def _split(total: int, parts: int) -> list[int]:
 
 
 def run_search(settings: SearchSettings) -> Any:
-    """Create or resume the study and run it to ``settings.trials`` finished trials.
+    """Create or resume the study and run it to ``settings.trials`` scored trials, then, with
+    ``settings.refine``, train the most promising candidates (:mod:`search.refine`).
 
     With ``workers > 1`` the trials are shared between worker processes on the same storage.
     Returns the study.
     """
+    study, settings = _proxy_stage(settings)
+    if settings.refine:
+        from .refine import refine
+
+        refine(settings, study)
+    return study
+
+
+def _proxy_stage(settings: SearchSettings) -> tuple[Any, SearchSettings]:
     _quiet()
     Path(settings.out).mkdir(parents=True, exist_ok=True)
     space = get_space(settings.space)
@@ -603,7 +679,7 @@ def run_search(settings: SearchSettings) -> Any:
     retry_lost(study)
     remaining = max(0, settings.trials - _taken(study))
     if remaining == 0:
-        return study
+        return study, settings
     deadline = time.time() + settings.timeout if settings.timeout else None
     workers = min(settings.workers, remaining)
     bar = _progress(settings, study, remaining)
@@ -632,7 +708,18 @@ def run_search(settings: SearchSettings) -> Any:
     finally:
         if bar is not None:
             bar.close()
-    return study
+    taken, over = _census(study)
+    if taken < settings.trials and over >= settings.over_budget_limit:
+        import warnings
+
+        warnings.warn(
+            f"study {settings.study!r} drew {over} candidates over budget (max_over_budget="
+            f"{settings.over_budget_limit}) and holds {taken} of {settings.trials} scored trials: the budget "
+            "excludes nearly the whole space; loosen it or narrow the space",
+            OverBudgetLimit,
+            stacklevel=3,
+        )
+    return study, settings
 
 
 def retry_lost(study: Any) -> int:
@@ -665,15 +752,24 @@ def _progress(settings: SearchSettings, study: Any, total: int) -> Any:
 
 def _run_inline(settings: SearchSettings, quota: int, deadline: float | None, bar: Any, study: Any) -> None:
     best: list[float] = []
+    drawn = [0, 0]  # all draws, over-budget draws
 
     def update(study: Any, trial: Any) -> None:
         if bar is None:
             return
-        bar.update(1)
-        score = study.get_trials(deepcopy=False)[trial.number].user_attrs.get("score")
+        frozen = study.get_trials(deepcopy=False)[trial.number]
+        drawn[0] += 1
+        if over_budget(frozen):
+            drawn[1] += 1
+        else:
+            bar.update(1)
+        score = frozen.user_attrs.get("score")
         if score is not None:
             best.append(score)
-            bar.set_postfix_str(f"best {settings.score.score}={max(best):.4g}")
+        text = f"best {settings.score.score}={max(best):.4g}" if best else ""
+        if drawn[1]:
+            text += f"{', ' if text else ''}{drawn[1]} of {drawn[0]} draws over budget"
+        bar.set_postfix_str(text)
 
     run_trials(settings, quota, 0, deadline, update)
 

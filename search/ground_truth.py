@@ -93,7 +93,7 @@ def sample_architectures(
         if named:
             res = 224 if 224 in space.resolutions else space.resolutions[-1]
             for model in space.contains_models:
-                out.append(Arch(name, model, model, metablock.model_config(model), res))
+                out.append(Arch(name, model, model, metablock.model_config(model, resolution=res), res))
     return out
 
 
@@ -170,9 +170,15 @@ def architectures(arch: pd.DataFrame) -> list[Arch]:
     """The architectures of a (per-architecture or per-run) table, rebuilt from their stored configs."""
     out = []
     for _, r in arch.drop_duplicates("arch_id").iterrows():
-        net = NetConfig.from_dict(json.loads(r["config"]))
-        out.append(Arch(r["space"], r["arch_id"], r["name"] or "", net, int(r["arch_resolution"])))
+        out.append(Arch(r["space"], r["arch_id"], r["name"] or "", stored_net(r), int(r["arch_resolution"])))
     return out
+
+
+def stored_net(row: Any) -> NetConfig:
+    """The ``NetConfig`` of a table row, at the row's searched resolution (``arch_resolution``)."""
+    data = json.loads(row["config"])
+    data["resolution"] = int(row["arch_resolution"])
+    return NetConfig.from_dict(data)
 
 
 def config_json(net: NetConfig) -> str:

@@ -205,7 +205,9 @@ def plot_front(
     cost, the best score reachable at or below it); trials that are scored but infeasible are grey;
     over-budget candidates (never scored) are grey ticks along the bottom edge at their cost; the
     named networks (``references``, from :func:`reference_points`) are black stars with their names;
-    ``budget`` (in the cost's own unit, e.g. MACs) is a dashed vertical line.
+    ``budget`` (in the cost's own unit, e.g. MACs) is a dashed vertical line; candidates trained by
+    ``--refine`` are ringed and labelled with their trained accuracy (``pruned@k`` when successive
+    halving stopped them after ``k`` epochs).
 
     Returns:
         a ``matplotlib.figure.Figure``.
@@ -264,6 +266,29 @@ def plot_front(
                     fontsize=9,
                     bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "0.5", "alpha": 0.85},
                 )
+    if "refine_state" in df.columns and df["refine_state"].notna().any():
+        ref = df["refine_state"].notna() & x_all.notna() & y_all.notna()
+        ax.scatter(
+            x_all[ref],
+            y_all[ref],
+            s=150,
+            facecolors="none",
+            edgecolors="darkorange",
+            linewidths=1.8,
+            zorder=5,
+            label=f"refined: trained accuracy ({int(ref.sum())})",
+        )
+        placed: list[tuple[float, float]] = []  # label anchors in display pixels, to step around overlaps
+        for i in sorted(df.index[ref], key=lambda k: (x_all[k], y_all[k])):
+            acc = df.at[i, "trained_acc"]
+            text = f"{acc:.3f}" if acc == acc else f"pruned@{int(df.at[i, 'refine_epochs'])}"
+            px, py = ax.transData.transform((x_all[i], y_all[i]))
+            dy = -14.0
+            while any(abs(px - qx) < 60 and abs(py + dy - qy) < 11 for qx, qy in placed):
+                dy -= 11.0
+            placed.append((px, py + dy))
+            ax.annotate(text, (x_all[i], y_all[i]), xytext=(8, dy), textcoords="offset points", fontsize=8,
+                        color="darkorange")  # fmt: skip
     if budget is not None:
         unit = "M" if scale != 1 else " ms"
         nice_cost = {"macs": "MACs", "latency_ms": "latency", "params": "params"}[cost]

@@ -37,6 +37,11 @@ def load_study(study_or_storage: Any, study_name: str | None = None) -> Any:
         storage = study_or_storage
     names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
     if study_name is None:
+        from .refine import REFINE_SUFFIX
+
+        proxies = [n for n in names if not n.endswith(REFINE_SUFFIX) or n[: -len(REFINE_SUFFIX)] not in names]
+        if len(proxies) == 1:
+            names = proxies
         if len(names) != 1:
             raise ConfigError(f"storage holds {len(names)} studies {names}; pass study_name")
         study_name = names[0]
@@ -70,7 +75,9 @@ def pareto_mask(values: Sequence[Sequence[float]], directions: Sequence[str]) ->
 def results(study_or_storage: Any, study_name: str | None = None) -> pd.DataFrame:
     """One row per trial: number, state, status, feasibility, Pareto flag, costs, score, the flat
     labelled choices (``s2.depth``, ``s2.b0.op``, ...), resolution, baseline name, failure reason,
-    timings and the full ``NetConfig`` as JSON (``config``)."""
+    timings, the full ``NetConfig`` as JSON (``config``) and, for candidates trained by
+    ``--refine`` (:mod:`search.refine`), ``trained_acc``, ``refine_state``, ``refine_epochs`` and
+    ``refine_last_acc``."""
     from optuna.trial import TrialState
 
     study = load_study(study_or_storage, study_name)
@@ -113,6 +120,12 @@ def results(study_or_storage: Any, study_name: str | None = None) -> pd.DataFram
     idx = df.index[complete]
     if len(idx):
         df.loc[idx, "pareto"] = pareto_mask(df.loc[idx, value_cols].to_numpy().tolist(), directions)
+    from .refine import refined
+
+    df = df.merge(refined(study), on="number", how="left")
+    for col in ("trained_acc", "refine_epochs", "refine_last_acc"):
+        df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
+    df["refine_state"] = df["refine_state"].astype(object).where(df["refine_state"].notna(), None)
     df.attrs["objectives"] = objectives
     df.attrs["directions"] = directions
     df.attrs["study_name"] = study.study_name
@@ -155,6 +168,8 @@ def pareto_table(df: pd.DataFrame, max_rows: int = 20) -> str:
     cols = ["number", "score", "macs", "params"]
     if front["latency_ms"].notna().any():
         cols.append("latency_ms")
+    if "trained_acc" in front and front["trained_acc"].notna().any():
+        cols.append("trained_acc")
     cols += ["resolution", "baseline"]
     fmt = {
         "score": lambda v: f"{v:.4g}",
@@ -162,11 +177,37 @@ def pareto_table(df: pd.DataFrame, max_rows: int = 20) -> str:
         "params": lambda v: f"{v / 1e6:.2f}M",
         "latency_ms": lambda v: f"{v:.2f}",
         "baseline": lambda v: v if isinstance(v, str) else "",
+        "trained_acc": lambda v: "" if v != v else f"{v:.3f}",
     }
     lines = [[c for c in cols]]
     for _, row in front.iterrows():
         lines.append([fmt.get(c, str)(row[c]) for c in cols])
     widths = [max(len(r[i]) for r in lines) for i in range(len(cols))]
+    text = ["  ".join(v.rjust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in lines]
+    text.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(text)
+
+
+def refined_table(df: pd.DataFrame) -> str:
+    """The refined candidates (``--refine``) as a plain-text table, best trained accuracy first."""
+    if "refine_state" not in df or df["refine_state"].isna().all():
+        return "no refined candidate"
+    rows = df[df["refine_state"].notna()].sort_values(["trained_acc", "refine_last_acc"], ascending=False)
+    lines = [["number", "score", "macs", "trained_acc", "state", "epochs", "last_acc", "pareto"]]
+    for _, r in rows.iterrows():
+        lines.append(
+            [
+                str(int(r["number"])),
+                f"{r['score']:.4g}",
+                f"{r['macs'] / 1e6:.1f}M",
+                "" if r["trained_acc"] != r["trained_acc"] else f"{r['trained_acc']:.3f}",
+                str(r["refine_state"]),
+                str(int(r["refine_epochs"])),
+                f"{r['refine_last_acc']:.3f}",
+                "yes" if r["pareto"] else "",
+            ]
+        )
+    widths = [max(len(r[i]) for r in lines) for i in range(len(lines[0]))]
     text = ["  ".join(v.rjust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in lines]
     text.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(text)

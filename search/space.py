@@ -547,6 +547,7 @@ class SearchSpace:
             stem=stem,
             stages=metablock.stages_from_blocks(blocks),
             head=head,
+            resolution=int(resolution),
         )
         return Candidate(net=net, resolution=int(resolution), arch=arch)
 
@@ -574,12 +575,14 @@ class SearchSpace:
         return dataclasses.replace(self.decode(DictChooser(params)), params=dict(params))
 
     # ------------------------------------------------------------------ containment
-    def encode(self, cfg: NetConfig, resolution: int = 224) -> dict[str, Any] | None:
-        """The parameters that make ``cfg`` a point of this space, or ``None`` if it is not one.
+    def encode(self, cfg: NetConfig, resolution: int | None = None) -> dict[str, Any] | None:
+        """The parameters that make ``cfg`` a point of this space, or ``None`` if it is not one
+        (at ``resolution``; default: the config's own).
 
         Two networks are the same point when they build the same modules: block fields that a block
         does not use (attention settings of a block without attention, say) are ignored.
         """
+        resolution = cfg.resolution if resolution is None else resolution
         if resolution not in self.resolutions:
             return None
         groups = _groups_of(cfg)
@@ -692,7 +695,7 @@ class SearchSpace:
             chs = target.out_chs
         return params
 
-    def contains(self, cfg: NetConfig, resolution: int = 224) -> bool:
+    def contains(self, cfg: NetConfig, resolution: int | None = None) -> bool:
         """Whether ``cfg`` (at ``resolution``) is a point of this space."""
         return self.encode(cfg, resolution) is not None
 

@@ -65,3 +65,22 @@ def test_profile_bad_file_content_is_a_config_error(tmp_path: Path, capsys: pyte
     path.write_text("{not json")
     assert main(["profile", str(path)]) == 2
     assert "JSON" in capsys.readouterr().err
+
+
+def test_a_config_carries_its_resolution_into_every_cost(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = metablock.model_config("mobilenet_v3_small", resolution=96)
+    assert metablock.NetConfig.from_json(cfg.to_json()) == cfg
+    assert cfg.input_size == (3, 96, 96)
+    macs = count_macs(cfg, (3, 96, 96))
+    assert count_macs(cfg) == macs != count_macs(cfg, (3, 224, 224))
+    assert count_macs(metablock.build(cfg)) == macs  # a built network knows its config
+    assert metablock.network_costs(cfg).macs == macs
+    assert metablock.estimate_memory(cfg) == metablock.estimate_memory(cfg, (3, 96, 96))
+    path = tmp_path / "net.json"
+    path.write_text(cfg.to_json())
+    assert main(["profile", str(path), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["input"] == [3, 96, 96] and result["macs"] == macs
+    assert metablock.create_model("mobilenet_v3_small", resolution=96).cfg.resolution == 96
+    with pytest.raises(metablock.ConfigError, match="resolution must be in"):
+        cfg.replace(resolution=2)

@@ -219,7 +219,8 @@ def test_small_study_end_to_end(tmp_path: Path) -> None:
     study = run_search(tiny_settings(tmp_path, trials=6, max_macs=budget))
     assert finished(study) == 6
     df = results(str(tmp_path / "study.journal"))
-    assert len(df) == 6
+    assert (df["status"] == "ok").sum() == 6  # six scored trials; over-budget draws come on top
+    assert len(df) == 6 + (df["status"] == "over_budget").sum()
     for col in ("number", "state", "feasible", "pareto", "score", "macs", "params", "s0.depth", "s0.b0.op", "config"):
         assert col in df.columns, col
     scored = df[df["status"] == "ok"]
@@ -234,10 +235,72 @@ def test_small_study_end_to_end(tmp_path: Path) -> None:
             assert count_macs(cfg, size) == row["macs"]
     paths = write_results(df, tmp_path)
     assert pd.read_parquet(paths["parquet"])["number"].tolist() == df["number"].tolist()
-    assert len(pd.read_csv(paths["csv"])) == 6
+    assert len(pd.read_csv(paths["csv"])) == len(df)
     for path in paths["pareto"].glob("trial_*.json"):
-        metablock.build(NetConfig.from_json(path.read_text()))
+        cfg = NetConfig.from_json(path.read_text())
+        row = df[df["number"] == int(path.stem.split("_")[1])].iloc[0]
+        assert cfg.resolution == row["resolution"]  # the exported file carries its searched input
+        assert count_macs(cfg) == row["macs"] <= budget  # so its default costs are the ones that met the budget
+        metablock.build(cfg)
     assert len(list(paths["pareto"].glob("trial_*.json"))) == int(df["pareto"].sum())
+
+
+def test_over_budget_draws_take_no_scored_slot_but_teach_the_sampler(tmp_path: Path) -> None:
+    study = run_search(tiny_settings(tmp_path, trials=5, max_macs=6e5, sampler="tpe"))
+    trials = study.get_trials(deepcopy=False)
+    over = [t for t in trials if t.user_attrs.get("status") == "over_budget"]
+    scored = [t for t in trials if t.user_attrs.get("status") == "ok"]
+    assert len(scored) == 5 and len(over) >= 1
+    for t in over:  # recorded as infeasible, with the amount over the budget, so TPE can use them
+        assert t.state.name == "PRUNED" and "score" not in t.user_attrs
+        assert t.constraints and max(t.constraints.values()) > 0
+    assert all(max(t.constraints.values()) <= 0 for t in scored)
+    # resuming with more trials draws on until the new number is scored
+    again = run_search(tiny_settings(tmp_path, trials=7, max_macs=6e5, sampler="tpe"))
+    assert sum(t.user_attrs.get("status") == "ok" for t in again.get_trials(deepcopy=False)) == 7
+
+
+def test_a_budget_that_excludes_the_space_stops_with_a_warning(tmp_path: Path) -> None:
+    from search.driver import OverBudgetLimit
+
+    with pytest.warns(OverBudgetLimit, match="drew 4 candidates over budget"):
+        study = run_search(tiny_settings(tmp_path, trials=3, max_macs=10, max_over_budget=4))
+    assert len(study.trials) == 4 and finished(study) == 0
+
+
+def test_refinement_trains_the_most_promising_candidates_under_successive_halving(tmp_path: Path) -> None:
+    from search.refine import pick, refine_study_name
+    from search.results import refined_table
+    from search.training import Recipe
+
+    recipe = Recipe(dataset="digits", epochs=2, batch_size=64, resolution=16, bn_recalibrate=100)
+    settings = tiny_settings(tmp_path, trials=5, refine=3, refine_recipe=recipe)
+    study = run_search(settings)
+    df = results(study)
+    chosen = pick(df, 3)
+    front = df[df["pareto"]].sort_values("score", ascending=False)["number"].tolist()
+    assert chosen[: len(front)] == front[: len(chosen)]  # the front first, best score first
+    refined = df[df["refine_state"].notna()]
+    assert sorted(refined["number"]) == sorted(chosen)
+    assert set(refined["refine_state"]) <= {"complete", "pruned"} and "complete" in set(refined["refine_state"])
+    done = refined[refined["refine_state"] == "complete"]
+    assert done["trained_acc"].between(0, 1).all() and (done["refine_epochs"] == 2).all()
+    pruned = refined[refined["refine_state"] == "pruned"]
+    assert pruned["trained_acc"].isna().all() and (pruned["refine_epochs"] < 2).all()
+    rstudy = optuna.load_study(study_name=refine_study_name("metablock"), storage=study._storage)
+    assert all(t.intermediate_values for t in rstudy.trials if t.state.name in ("COMPLETE", "PRUNED"))
+    assert "trained_acc" in refined_table(df)
+    from search.plots import plot_front
+
+    fig = plot_front(df)
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    assert any(label.startswith(f"refined: trained accuracy ({len(chosen)})") for label in labels)
+    texts = {t.get_text() for t in fig.axes[0].texts}
+    assert {f"{a:.3f}" for a in done["trained_acc"]} <= texts
+    # resumed: nothing is trained twice, and the storage still opens without naming the study
+    run_search(settings)
+    assert len([t for t in rstudy.trials if t.state.name in ("COMPLETE", "PRUNED")]) == len(chosen)
+    assert len(results(str(tmp_path / "study.journal"))) == len(df)
 
 
 def test_resuming_tops_the_same_study_up(tmp_path: Path) -> None:
