@@ -167,9 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     arch = gt.per_architecture(df)
     scores = [s for s in gt.SCORE_NAMES if f"score_{s}" in arch.columns]
     report, chosen = ev.scores_report(arch, scores, n_boot=args.bootstrap)
-    seconds = {s: float(df[f"seconds_{s}"].median()) for s in scores if f"seconds_{s}" in df.columns}
-    features_all = sorted({f for fs in chosen.values() for f in fs})
-    seconds["predictor"] = sum(seconds.get(f, 0.0) for f in features_all)
+    seconds = ev.seconds_per_candidate(df, scores, chosen)
     settings = gt.SCORE_SETTINGS
     lines = [
         "# Scores against the ground truth",

@@ -365,6 +365,7 @@ def objective(trial: Any, settings: SearchSettings, evaluator: Evaluator) -> tup
 
     t0 = time.perf_counter()
     cand = evaluator.space.suggest(trial)
+    trial.set_user_attr("time_suggest_s", time.perf_counter() - t0)  # the sampler's share
     trial.set_user_attr("config", cand.net.to_dict())
     trial.set_user_attr("arch", cand.arch)
     trial.set_user_attr("resolution", cand.resolution)

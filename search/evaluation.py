@@ -25,7 +25,7 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -277,6 +277,16 @@ def ground_truth_markdown(path: str | Any, *, n_boot: int = 1000) -> str:
         return "(no ground truth yet: run python benchmarks/ground_truth.py)"
     arch = gt.per_architecture(runs)
     scores = [s for s in gt.SCORE_NAMES if f"score_{s}" in arch.columns]
-    report, _ = scores_report(arch, scores, n_boot=n_boot)
+    report, chosen = scores_report(arch, scores, n_boot=n_boot)
+    return scores_markdown(report, seconds_per_candidate(runs, scores, chosen))
+
+
+def seconds_per_candidate(
+    runs: pd.DataFrame, scores: Sequence[str], chosen: Mapping[str, Sequence[str]]
+) -> dict[str, float]:
+    """Median seconds per candidate of each score in ``runs`` (``seconds_<name>`` columns); the
+    combined score costs the sum of every feature its held-out fits chose."""
     seconds = {s: float(runs[f"seconds_{s}"].median()) for s in scores if f"seconds_{s}" in runs.columns}
-    return scores_markdown(report, seconds)
+    features = sorted({f for fs in chosen.values() for f in fs})
+    seconds["predictor"] = sum(seconds.get(f, 0.0) for f in features)
+    return seconds

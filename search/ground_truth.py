@@ -11,6 +11,14 @@ against it.
 The sample: for each space, ``per_space`` candidates from ``space.random(seed)`` with fixed seeds,
 plus every named network the space contains (at 224 px, their published resolution).
 
+Why this recipe: the ground truth is only useful if the differences between architectures dwarf the
+noise between two training runs of one architecture. Trained on 3,000 images for 3 epochs, every
+candidate reached 92-96% and two seeds ranked 24 architectures with Kendall τ 0.38 (validation noise
+of ~0.5 points on 2,000 images is as large as the spread); trained on 500 images for 10 epochs and
+measured on 4,500, the same architectures spread over 76-94% with seeds ~1.5 points apart. Before
+that, residual branches left at PyTorch's default initialisation kept every RepViT candidate at
+chance after 3 epochs (hence ``zero_init_residual``).
+
 Example:
     >>> archs = sample_architectures(["mobilenet"], per_space=2)
     >>> [a.arch_id for a in archs]
@@ -36,15 +44,17 @@ from .space import get_space
 from .training import Recipe
 
 SPACES = ("emo", "mobilenet", "unified", "repvit")
-#: The one training recipe of the ground truth: 3,000 MNIST training images and 2,000 validation
-#: images (stratified, fixed split), at 1/7 of the searched resolution (224 -> 32 px), 3 epochs of
-#: AdamW, residual branches zero-initialised, BatchNorm statistics re-estimated after training.
+#: The one training recipe of the ground truth: 500 MNIST training images (50 per class) and 4,500
+#: validation images (stratified, fixed split), at 1/7 of the searched resolution (224 -> 32 px),
+#: 10 epochs of AdamW, residual branches zero-initialised, BatchNorm statistics re-estimated after
+#: training. Few training images make the task one of sample efficiency, which spreads architectures
+#: apart; the large validation split keeps the measurement noise low (see the module docstring).
 RECIPE = Recipe(
     dataset="mnist",
     data_seed=0,
-    val_share=0.4,
+    val_share=0.9,
     resolution_scale=1 / 7,
-    epochs=3,
+    epochs=10,
     batch_size=32,
     optimizer="adamw",
     lr=3e-3,
@@ -54,7 +64,7 @@ RECIPE = Recipe(
     shift=0.125,
     grad_clip=5.0,
     zero_init_residual=True,
-    bn_recalibrate=1000,
+    bn_recalibrate=500,
 )
 #: How the ``score_<name>`` columns are computed: MNIST images, 64 per batch, at 2/7 of the
 #: searched resolution (64 px for a 224 px candidate).

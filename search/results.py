@@ -98,6 +98,7 @@ def results(study_or_storage: Any, study_name: str | None = None) -> pd.DataFram
             "worker": ua.get("worker"),
             "datetime_start": t.datetime_start,
             "duration_s": t.duration.total_seconds() if t.duration is not None else math.nan,
+            "time_suggest_s": ua.get("time_suggest_s", math.nan),
             "time_costs_s": ua.get("time_costs_s", math.nan),
             "time_score_s": ua.get("time_score_s", math.nan),
         }

@@ -152,6 +152,17 @@ def _batch(settings: ScoreSettings, resolution: int) -> tuple[torch.Tensor, torc
     return x.to(device), y.to(device), data.num_classes
 
 
+def _hooked_forward(net: nn.Module, modules: list[nn.Module], hook: Callable[..., None], x: torch.Tensor) -> None:
+    """One forward pass of ``net`` on ``x`` without gradients, with ``hook`` on ``modules``' outputs."""
+    handles = [m.register_forward_hook(hook) for m in modules]
+    try:
+        with torch.no_grad():
+            net(x)
+    finally:
+        for h in handles:
+            h.remove()
+
+
 @SCORES.register("naswot")
 def naswot(model: nn.Module, settings: ScoreSettings, resolution: int, report: Report | None = None, **_: Any) -> float:
     x, _, _ = _batch(settings, resolution)
@@ -161,16 +172,11 @@ def naswot(model: nn.Module, settings: ScoreSettings, resolution: int, report: R
         # windowed attention folds windows into the batch, sample-major ((b n1 n2) ...): regroup per sample
         codes.append((out.detach() > 0).reshape(x.shape[0], -1).to(torch.float64))
 
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, _ACTIVATIONS)]
-    if not handles:
+    acts = [m for m in model.modules() if isinstance(m, _ACTIVATIONS)]
+    if not acts:
         raise ConfigError("naswot needs activation modules (ReLU, GELU, ...); the model has none")
     model.train()
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
+    _hooked_forward(model, acts, hook, x)
     c = torch.cat(codes, 1)
     k = c @ c.T + (1 - c) @ (1 - c).T
     sign, logdet = torch.linalg.slogdet(k)
@@ -287,13 +293,7 @@ def meco(model: nn.Module, settings: ScoreSettings, resolution: int, report: Rep
             values.append(value)
 
     net = copy.deepcopy(model).train()
-    handles = [m.register_forward_hook(hook) for m in net.modules() if not isinstance(m, _MECO_SKIP)]
-    try:
-        with torch.no_grad():
-            net(x)
-    finally:
-        for h in handles:
-            h.remove()
+    _hooked_forward(net, [m for m in net.modules() if not isinstance(m, _MECO_SKIP)], hook, x)
     return float(sum(values))
 
 
@@ -329,15 +329,10 @@ def swap(model: nn.Module, settings: ScoreSettings, resolution: int, report: Rep
 
     net = copy.deepcopy(model).train()
     _gaussian_init(net, settings.seed)
-    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, _ACTIVATIONS)]
-    if not handles:
+    acts = [m for m in net.modules() if isinstance(m, _ACTIVATIONS)]
+    if not acts:
         raise ConfigError("swap needs activation modules (ReLU, GELU, ...); the model has none")
-    try:
-        with torch.no_grad():
-            net(x)
-    finally:
-        for h in handles:
-            h.remove()
+    _hooked_forward(net, acts, hook, x)
     if not codes:
         return 0.0
     bits = torch.cat(codes, 1).T  # (neurons, samples)

@@ -49,6 +49,9 @@ def _cases(tmp: Path) -> list[tuple[list[str], str]]:
         ([*search, "--trials", "many"], "--trials"),
         ([*search, "--score", "nasbot"], "unknown score 'nasbot'"),
         ([*search, "--sampler", "cmaes"], "sampler"),
+        ([*search, "--resolution-scale", "2/x"], "fraction such as 2/7; got '2/x'"),
+        ([*search, "--resolution-scale", "1/0"], "--resolution-scale"),
+        ([*search, "--resolution-scale", "9/2"], "resolution_scale"),
         (["tour", "--size", "big"], "--size"),
         (["nosuchcommand"], "nosuchcommand"),
     ]

@@ -8,6 +8,7 @@ import math
 import socket
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -67,7 +68,7 @@ def test_recipe_ties_the_training_resolution_to_the_searched_one() -> None:
     assert [r.train_resolution(x) for x in (224, 192, 160)] == [32, 28, 24]
     assert Recipe(resolution=20).train_resolution(224) == 20
     assert Recipe.from_dict(gt.RECIPE.to_dict()) == gt.RECIPE
-    assert "3 epochs" in gt.RECIPE.describe() and "mnist" in gt.RECIPE.describe()
+    assert "10 epochs" in gt.RECIPE.describe() and "mnist" in gt.RECIPE.describe()
     with pytest.raises(ConfigError, match="recipe optimizer"):
         Recipe(optimizer="adam")
     with pytest.raises(ConfigError, match="recipe epochs"):
@@ -362,6 +363,40 @@ def test_predictor_score_combines_its_features(tmp_path: Path) -> None:
     p = compute_score(model, ScoreSettings(score="params"), 160)
     n = compute_score(model, ScoreSettings(score="naswot", batch_size=4, resolution=32, dataset="digits"), 160)
     assert value == pytest.approx(2.0 * (p - 5.0) + 0.5 * (n - 100.0) / 10.0, rel=1e-6)
+
+
+def test_the_shipped_predictor_loads_and_scores() -> None:
+    pred = load_predictor()
+    assert pred.features and all(f in list_scores() for f in pred.features)
+    value = compute_score(seeded_build(TINY_NET, 0), ScoreSettings(score="predictor"), 160)
+    assert math.isfinite(value)
+    # a live score of a ground-truth architecture equals the predictor applied to its stored columns
+    runs = gt.load(ROOT / "benchmarks" / "results" / "ground_truth.parquet")
+    row = runs[runs.space == "unified"].sort_values("macs").iloc[0]
+    net = gt.stored_net(row)
+    live = compute_score(seeded_build(net, 0), ScoreSettings(score="predictor", device="cpu"), net.resolution)
+    stored = pred.value({f: float(row[f"score_{f}"]) for f in pred.features})
+    assert live == pytest.approx(stored, rel=1e-4, abs=1e-6)
+
+
+def test_the_default_score_sees_each_candidates_resolution() -> None:
+    import argparse
+
+    from search.cli import add_parser, settings_from_args
+
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers())
+    score = settings_from_args(parser.parse_args(["search"])).score
+    assert score.score == "predictor" and score.resolution is None
+    same = settings_from_args(parser.parse_args(["search", "--resolution-scale", "2/7"])).score
+    assert same.resolution_scale == score.resolution_scale
+    assert [score.scoring_resolution(r) for r in (224, 160)] == [64, 44]  # 2/7 of it, to a multiple of 4
+    values = []
+    for side in (160, 224):
+        net = TINY_NET.replace(resolution=side)
+        values.append(compute_score(seeded_build(net, 0), replace(score, device="cpu"), side))
+    assert all(math.isfinite(v) for v in values)
+    assert values[0] != pytest.approx(values[1], rel=1e-6)
 
 
 # ------------------------------------------------------------------------------ benchmarks end to end

@@ -1,0 +1,238 @@
+"""Does the search find networks that train better? Trained accuracy of three arms at one budget.
+
+For each space (``emo`` and ``mobilenet`` by default) at a MACs budget near the middle of the space's
+range (the median MACs of 200 random candidates, rounded to 10M) and for each seed:
+
+(a) ``search``: ``metablock search`` with its default score and sampler, ``--trials`` scored trials,
+    then ``--refine`` K: the K most promising candidates trained with the ground-truth recipe;
+(b) ``random``: the same with Optuna's random sampler (the same number of scored feasible
+    candidates, the same K trained, chosen by the same rule: front first, by the same score);
+(c) ``named``: every named network of the space under the budget (if none fits, the smallest one
+    scaled down by ``width_mult`` until it does), trained with the same recipe and seed.
+
+Both search arms run without the named networks as baselines. Each arm reports its best trained
+accuracy under the budget, the hypervolume of (trained accuracy up, MACs down) against the
+reference point (budget, accuracy 0.5), and its wall time. Rows go to ``--out`` (a Parquet file,
+written after every arm: the run resumes where it stopped) and a Markdown table beside it.
+
+Usage:
+    python benchmarks/bench_search_quality.py                             # 2 spaces x 3 seeds
+    python benchmarks/bench_search_quality.py --spaces emo --seeds 0 --trials 20 --refine 3   # a taste
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import multiprocessing as mp
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from _report import processor, save  # noqa: E402
+from bench_search import main_job_settings  # noqa: E402
+
+import metablock  # noqa: E402
+from search import get_space  # noqa: E402
+from search import ground_truth as gt  # noqa: E402
+from search.driver import run_search  # noqa: E402
+from search.results import results  # noqa: E402
+from search.training import train_network  # noqa: E402
+
+REF_ACC = 0.5
+
+
+def middle_budget(space_name: str, n: int = 200) -> float:
+    space = get_space(space_name)
+    macs = [metablock.network_costs(space.random(10_000 + i).net).macs for i in range(n)]
+    return float(round(np.median(macs) / 1e7) * 1e7)
+
+
+def hypervolume(points: list[tuple[float, float]], budget: float, ref_acc: float = REF_ACC) -> float:
+    """Area (in MMACs x accuracy) dominated by ``(macs, acc)`` points against ``(budget, ref_acc)``."""
+    pts = sorted((m, a) for m, a in points if m <= budget and a > ref_acc and math.isfinite(a))
+    area, best = 0.0, ref_acc
+    # sweep from the cheapest: each point raises the best accuracy reachable at or above its cost
+    edges = [m for m, _ in pts] + [budget]
+    for i, (m, a) in enumerate(pts):
+        best = max(best, a)
+        area += (edges[i + 1] - m) / 1e6 * (best - ref_acc)
+    return area
+
+
+def search_arm(space: str, seed: int, sampler: str, args: argparse.Namespace, budget: float) -> list[dict[str, Any]]:
+    out = Path(args.work) / f"{space}-{seed}-{sampler}"
+    settings = main_job_settings(
+        space=space,
+        trials=args.trials,
+        max_macs=budget,
+        seed=seed,
+        sampler=sampler,
+        refine=args.refine,
+        out=str(out),
+        storage=str(out / "study.journal"),
+        baselines=False,
+        study=f"quality-{space}-{seed}-{sampler}",
+    )
+    settings = replace(settings, score=replace(settings.score, device=args.device))
+    t0 = time.perf_counter()
+    study = run_search(settings)
+    wall = time.perf_counter() - t0
+    df = results(study)
+    refined = df[df["refine_state"].notna()]
+    return [
+        {
+            "arm": "search" if sampler == "tpe" else sampler,
+            "number": int(r["number"]),
+            "macs": float(r["macs"]),
+            "params": float(r["params"]),
+            "score": float(r["score"]),
+            "trained_acc": float(r["trained_acc"]),
+            "state": r["refine_state"],
+            "draws": len(df),
+            "wall_s": wall,
+        }
+        for _, r in refined.iterrows()
+    ]
+
+
+def named_arm(space: str, seed: int, args: argparse.Namespace, budget: float) -> list[dict[str, Any]]:
+    models = get_space(space).contains_models
+    nets = [metablock.model_config(m) for m in models]
+    fits = [(m, n) for m, n in zip(models, nets, strict=True) if metablock.network_costs(n).macs <= budget]
+    if not fits:  # scale the smallest down until it fits
+        name, net = min(zip(models, nets, strict=True), key=lambda p: metablock.network_costs(p[1]).macs)
+        mult = 1.0
+        while metablock.network_costs(net).macs > budget and mult > 0.1:
+            mult = round(mult - 0.05, 2)
+            net = net.replace(width_mult=mult)
+        fits = [(f"{name} x{mult:g}", net)]
+    rows = []
+    t0 = time.perf_counter()
+    for name, net in fits:
+        result = train_network(net, gt.RECIPE, seed=seed, input_resolution=net.resolution, device=args.device)
+        c = metablock.network_costs(net)
+        rows.append(
+            {"arm": "named", "name": name, "macs": float(c.macs), "params": float(c.params),
+             "trained_acc": result.val_acc, "state": "complete"}
+        )  # fmt: skip
+    for r in rows:
+        r["wall_s"] = time.perf_counter() - t0
+    return rows
+
+
+def run_unit(unit: tuple[str, int, str, float], args: argparse.Namespace) -> list[dict[str, Any]]:
+    """One arm of one space and seed: its rows, each tagged with the space, seed and budget."""
+    space, seed, arm, budget = unit
+    if arm == "named":
+        rows = named_arm(space, seed, args, budget)
+    else:
+        rows = search_arm(space, seed, "tpe" if arm == "search" else "random", args, budget)
+    for r in rows:
+        r.update(space=space, seed=seed, budget=budget)
+    best = max((r["trained_acc"] for r in rows if r["state"] == "complete"), default=math.nan)
+    print(f"{space} seed {seed} {arm}: best trained acc {best:.4f}", flush=True)
+    return rows
+
+
+def store(df: pd.DataFrame, rows: list[dict[str, Any]], out: Path) -> pd.DataFrame:
+    """Add an arm's rows and rewrite the results file atomically (the run resumes from it)."""
+    df = pd.concat([df, pd.DataFrame(rows)], ignore_index=True)
+    df.to_parquet(out.with_suffix(".tmp"), index=False)
+    out.with_suffix(".tmp").replace(out)
+    return df
+
+
+def summary(df: pd.DataFrame, budgets: dict[str, float]) -> str:
+    lines = [
+        "| space | budget | arm | best trained acc (mean ± sd over seeds) | hypervolume (mean ± sd) | wall s (mean) "
+        "| seeds |",
+        "|---|---:|---|---|---|---:|---:|",
+    ]
+    for space in sorted(df.space.unique()):
+        part = df[df.space == space]
+        budget = budgets.get(space, float(part.budget.iloc[0]))
+        for arm in ("search", "random", "named"):
+            a = part[part.arm == arm]
+            if a.empty:
+                continue
+            best, hv, wall = [], [], []
+            for _, g in a.groupby("seed"):
+                done = g[g.state == "complete"]
+                best.append(float(done.trained_acc.max()) if len(done) else math.nan)
+                hv.append(hypervolume(list(zip(done.macs, done.trained_acc, strict=True)), budget))
+                wall.append(float(g.wall_s.max()))
+            lines.append(
+                f"| {space} | {budget / 1e6:.0f}M | {arm} | {np.nanmean(best):.4f} ± {np.nanstd(best):.4f} | "
+                f"{np.mean(hv):.2f} ± {np.std(hv):.2f} | {np.mean(wall):.0f} | {len(best)} |"
+            )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--spaces", default="emo,mobilenet")
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--trials", type=int, default=60)
+    p.add_argument("--refine", type=int, default=5)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, default=max(1, torch.get_num_threads()), help="torch threads per job")
+    p.add_argument("--jobs", type=int, default=1, help="arm runs at once, each in its own process")
+    p.add_argument("--work", default="runs/search_quality", help="folder of the arms' studies")
+    p.add_argument("--out", default=str(HERE / "results" / "search_quality.parquet"))
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    df = pd.read_parquet(out) if out.exists() else pd.DataFrame(columns=["space", "seed", "arm"])
+    done = {(s, int(seed), a) for s, seed, a in zip(df.space, df.seed, df.arm, strict=True)}
+    budgets: dict[str, float] = {}
+    units = []
+    for space in args.spaces.split(","):
+        budgets[space] = middle_budget(space)
+        print(f"{space}: budget {budgets[space] / 1e6:.0f}M MACs", flush=True)
+        units += [
+            (space, seed, arm, budgets[space])
+            for seed in (int(s) for s in args.seeds.split(","))
+            for arm in ("search", "random", "named")
+            if (space, seed, arm) not in done
+        ]
+    print(f"{len(units)} arm runs to do ({len(done)} stored in {out})", flush=True)
+    if args.jobs > 1 and len(units) > 1:
+        ctx = mp.get_context("spawn")
+        with ProcessPoolExecutor(args.jobs, mp_context=ctx, initializer=torch.set_num_threads,
+                                 initargs=(args.threads,)) as pool:  # fmt: skip
+            futures = [pool.submit(run_unit, unit, args) for unit in units]
+            for fut in as_completed(futures):
+                df = store(df, fut.result(), out)
+    else:
+        for unit in units:
+            df = store(df, run_unit(unit, args), out)
+    settings = main_job_settings()
+    text = "\n".join(
+        [
+            "# Search quality on trained accuracy",
+            "",
+            f"Score: the main job's ({settings.score.score}); {args.trials} scored trials, refine {args.refine}; "
+            f"recipe: {gt.RECIPE.describe()}. Hypervolume in MMACs x accuracy above {REF_ACC}. "
+            f"Machine: {processor()}, {os.cpu_count()} cores, device {args.device}. Command: "
+            f"`python benchmarks/bench_search_quality.py {' '.join(argv if argv is not None else sys.argv[1:])}`.",
+            "",
+            summary(df, budgets),
+        ]
+    )
+    save(text + "\n", out.with_suffix(".md"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
