@@ -70,6 +70,12 @@ def hypervolume(points: list[tuple[float, float]], budget: float, ref_acc: float
     return area
 
 
+def recipe(args: argparse.Namespace) -> Any:
+    """The ground-truth recipe, with ``--epochs`` when given (a quick taste, not the benchmark)."""
+    epochs = getattr(args, "epochs", None)
+    return gt.RECIPE if epochs is None else replace(gt.RECIPE, epochs=epochs)
+
+
 def search_arm(space: str, seed: int, sampler: str, args: argparse.Namespace, budget: float) -> list[dict[str, Any]]:
     out = Path(args.work) / f"{space}-{seed}-{sampler}"
     settings = main_job_settings(
@@ -83,6 +89,7 @@ def search_arm(space: str, seed: int, sampler: str, args: argparse.Namespace, bu
         storage=str(out / "study.journal"),
         baselines=False,
         study=f"quality-{space}-{seed}-{sampler}",
+        refine_recipe=recipe(args),
     )
     settings = replace(settings, score=replace(settings.score, device=args.device))
     t0 = time.perf_counter()
@@ -120,7 +127,7 @@ def named_arm(space: str, seed: int, args: argparse.Namespace, budget: float) ->
     rows = []
     t0 = time.perf_counter()
     for name, net in fits:
-        result = train_network(net, gt.RECIPE, seed=seed, input_resolution=net.resolution, device=args.device)
+        result = train_network(net, recipe(args), seed=seed, input_resolution=net.resolution, device=args.device)
         c = metablock.network_costs(net)
         rows.append(
             {"arm": "named", "name": name, "macs": float(c.macs), "params": float(c.params),
@@ -179,6 +186,50 @@ def summary(df: pd.DataFrame, budgets: dict[str, float]) -> str:
     return "\n".join(lines)
 
 
+ARMS = {  # arm: (label, colour, marker)
+    "search": ("search (default score, refined)", "tab:blue", "o"),
+    "random": ("random search (refined)", "tab:gray", "^"),
+    "named": ("named networks", "tab:orange", "s"),
+}
+
+
+def figure(df: pd.DataFrame, budgets: dict[str, float], path: Path) -> None:
+    """Trained accuracy against MACs, one panel per space: every trained candidate of every seed,
+    each arm's best per seed ringed, the budget as a dashed line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    spaces = [s for s in budgets if (df.space == s).any()]
+    fig, axes = plt.subplots(1, max(1, len(spaces)), figsize=(5.2 * max(1, len(spaces)), 4.2), squeeze=False)
+    for ax, space in zip(axes[0], spaces, strict=False):
+        part = df[(df.space == space) & (df.state == "complete")]
+        for arm, (label, colour, marker) in ARMS.items():
+            a = part[part.arm == arm]
+            if a.empty:
+                continue
+            ax.scatter(a.macs / 1e6, a.trained_acc, c=colour, marker=marker, s=28, alpha=0.55, label=label)
+            best = a.loc[a.groupby("seed").trained_acc.idxmax()]
+            ax.scatter(best.macs / 1e6, best.trained_acc, facecolors="none", edgecolors=colour, marker=marker,
+                       s=110, linewidths=1.6)  # fmt: skip
+            if arm == "named":
+                for name, g in a.groupby("name"):
+                    ax.annotate(str(name), (g.macs.iloc[0] / 1e6, g.trained_acc.max()), xytext=(4, 4),
+                                textcoords="offset points", fontsize=7, color=colour)  # fmt: skip
+        ax.axvline(budgets[space] / 1e6, color="k", ls="--", lw=1)
+        ax.text(budgets[space] / 1e6, ax.get_ylim()[0], " budget", rotation=90, va="bottom", ha="right", fontsize=8)
+        ax.set_xlim(0, budgets[space] / 1e6 * 1.08)
+        ax.set_title(f"{space}: budget {budgets[space] / 1e6:.0f}M MACs, {part.seed.nunique()} seeds")
+        ax.set_xlabel("MACs (M)")
+        ax.set_ylabel("trained accuracy (ground-truth recipe)")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(loc="lower right", fontsize=8, title="ringed: best of each seed", title_fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--spaces", default="emo,mobilenet")
@@ -188,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=max(1, torch.get_num_threads()), help="torch threads per job")
     p.add_argument("--jobs", type=int, default=1, help="arm runs at once, each in its own process")
+    p.add_argument("--max-macs", type=float, default=None, help="MACs budget (default: the middle of each space)")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs (default: the ground-truth recipe's)")
     p.add_argument("--work", default="runs/search_quality", help="folder of the arms' studies")
     p.add_argument("--out", default=str(HERE / "results" / "search_quality.parquet"))
     args = p.parse_args(argv)
@@ -198,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     budgets: dict[str, float] = {}
     units = []
     for space in args.spaces.split(","):
-        budgets[space] = middle_budget(space)
+        budgets[space] = args.max_macs or middle_budget(space)
         print(f"{space}: budget {budgets[space] / 1e6:.0f}M MACs", flush=True)
         units += [
             (space, seed, arm, budgets[space])
@@ -223,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
             "# Search quality on trained accuracy",
             "",
             f"Score: the main job's ({settings.score.score}); {args.trials} scored trials, refine {args.refine}; "
-            f"recipe: {gt.RECIPE.describe()}. Hypervolume in MMACs x accuracy above {REF_ACC}. "
+            f"recipe: {recipe(args).describe()}. Hypervolume in MMACs x accuracy above {REF_ACC}. "
             f"Machine: {processor()}, {os.cpu_count()} cores, device {args.device}. Command: "
             f"`python benchmarks/bench_search_quality.py {' '.join(argv if argv is not None else sys.argv[1:])}`.",
             "",
@@ -231,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
         ]
     )
     save(text + "\n", out.with_suffix(".md"))
+    figure(df, budgets, out.with_suffix(".png"))
+    print(f"figure: {out.with_suffix('.png')}")
     return 0
 
 

@@ -47,6 +47,25 @@ def test_hypervolume_of_trained_accuracy_against_macs() -> None:
     assert bench.hypervolume([(120e6, 0.99)], budget) == 0.0  # over budget
 
 
+def test_search_quality_runs_three_arms_and_resumes(tmp_path: Path) -> None:
+    bench = _load("bench_search_quality")
+    out = tmp_path / "quality.parquet"
+    args = ["--spaces", "mobilenet", "--seeds", "0", "--trials", "3", "--refine", "1", "--epochs", "1"]
+    args += ["--max-macs", "150e6", "--device", "cpu", "--work", str(tmp_path / "work"), "--out", str(out)]
+    bench.main(args)
+    rows = pd.read_parquet(out)
+    assert set(rows.arm) == {"search", "random", "named"}
+    assert (rows.macs <= 150e6).all() and rows.trained_acc.between(0, 1).all()
+    named = rows[rows.arm == "named"]
+    assert len(named) == 1 and "x0." in named.name.iloc[0]  # no named network fits: the smallest, scaled
+    table = out.with_suffix(".md").read_text()
+    assert "| mobilenet | 150M | search |" in table and "| mobilenet | 150M | named |" in table
+    assert out.with_suffix(".png").stat().st_size > 10_000
+    mtime = out.stat().st_mtime_ns
+    bench.main(args)  # everything stored: nothing is run again
+    assert out.stat().st_mtime_ns == mtime and len(pd.read_parquet(out)) == len(rows)
+
+
 def test_main_job_settings_are_the_cli_defaults() -> None:
     bench = _load("bench_search")
     settings = bench.main_job_settings(trials=7)
