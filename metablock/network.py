@@ -234,7 +234,11 @@ class NetConfig:
         num_classes: classifier outputs (``linear`` layers with ``out_chs=0``).
         width_mult: multiplies every stage, stem and head conv width (rounded to multiples of 8);
             1.0 keeps the widths as written.
-        drop_path_rate: stochastic depth, rising linearly from 0 over blocks that have a shortcut.
+        drop_path_rate: stochastic depth, rising linearly from 0 at block ``drop_path_start`` to the
+            rate at the last block (blocks without a shortcut take their place in the schedule but
+            no drop path).
+        drop_path_start: the first block the drop-path schedule covers; the blocks before it take
+            none (1 for EMO, whose stem iRMB the official code leaves out of the schedule).
         resolution: the square input resolution the network is meant for (224 for the named
             networks; a searched architecture's own). The default input of every cost
             (``count_macs``, ``network_costs``, ``estimate_memory``, ``measure_latency``,
@@ -250,6 +254,7 @@ class NetConfig:
     width_mult: float = 1.0
     drop_path_rate: float = 0.0
     resolution: int = 224
+    drop_path_start: int = 0
 
     def __post_init__(self) -> None:
         conv = {"stem": LayerConfig.from_dict, "head": LayerConfig.from_dict, "stages": StageConfig.from_dict}
@@ -271,6 +276,11 @@ class NetConfig:
             raise ConfigError(f"width_mult must be > 0; got width_mult={self.width_mult}")
         if not 0 <= self.drop_path_rate < 1:
             raise ConfigError(f"drop_path_rate must be in [0, 1); got drop_path_rate={self.drop_path_rate}")
+        depth = sum(s.depth for s in self.stages)
+        if not 0 <= self.drop_path_start < depth:
+            raise ConfigError(
+                f"drop_path_start must be a block index in [0, {depth - 1}]; got drop_path_start={self.drop_path_start}"
+            )
         if not MIN_RESOLUTION <= self.resolution <= MAX_RESOLUTION:
             raise ConfigError(
                 f"resolution must be in [{MIN_RESOLUTION}, {MAX_RESOLUTION}]; got resolution={self.resolution}"
@@ -300,8 +310,8 @@ class NetConfig:
         """Every block's resolved configuration, stage by stage."""
         out: list[list[BlockConfig]] = []
         chs = self.stem_out()
-        total = sum(s.depth for s in self.stages)
-        index = 0
+        total = sum(s.depth for s in self.stages) - self.drop_path_start
+        index = -self.drop_path_start
         for si, stage in enumerate(self.stages):
             width = self.scale(stage.out_chs)
             blocks = []
@@ -317,7 +327,7 @@ class NetConfig:
                     cfg = stage.block.replace(**changes)
                 except ConfigError as exc:
                     raise ConfigError(f"stage {si} block {i}: {exc}") from None
-                if self.drop_path_rate and cfg.shortcut != "none":
+                if self.drop_path_rate and cfg.shortcut != "none" and index >= 0:
                     cfg = cfg.replace(drop_path=self.drop_path_rate * index / max(total - 1, 1))
                 blocks.append(cfg)
                 chs = cfg.out_chs
@@ -449,6 +459,19 @@ class DistilledLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (self.head(x) + self.head_dist(x)) / 2
+
+    @torch.no_grad()
+    def reparameterized(self) -> nn.Module:
+        """One ``nn.Linear``: each head's BatchNorm folded into its linear, then the two averaged
+        (as RepViT's official ``fuse`` and timm's do for deployment)."""
+        heads = [h.reparameterized() for h in (self.head, self.head_dist)]  # type: ignore[operator]
+        if not all(isinstance(h.norm_before, nn.Identity) and isinstance(h.act, nn.Identity) for h in heads):
+            return self  # pragma: no cover - both heads are bn_before linears without activation
+        a, b = heads[0].fc, heads[1].fc
+        fc = nn.Linear(a.in_features, a.out_features, bias=True).to(a.weight)
+        fc.weight.copy_((a.weight + b.weight) / 2)
+        fc.bias.copy_((a.bias + b.bias) / 2)
+        return fc
 
 
 def _layer(cfg: LayerConfig, in_chs: int, net: NetConfig, spatial: bool) -> tuple[nn.Module, int]:

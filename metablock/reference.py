@@ -67,9 +67,68 @@ def from_reference(module: nn.Module) -> nn.Module:
         raise ConfigError(
             f"from_reference has no converter for {name}; supported: {', '.join(list_reference_classes())}"
         )
+    _refuse_unexpressed(module)
     out = CONVERTERS.get(name)(module)
     out.train(module.training)
+    _check_outputs(module, out, name)
     return out
+
+
+#: Reference module classes whose effect no config field expresses: (class name, attribute, why).
+_UNEXPRESSED = {
+    "BlurPool2d": ("aa_layer", "BlurPool2d (anti-aliased downsampling) has no equivalent in the Meta Mobile Block"),
+    "Conv2dSame": ("pad_type", "'same' (TensorFlow-style asymmetric padding) has no equivalent yet"),
+    "Conv2dSameExport": ("pad_type", "'same' (TensorFlow-style asymmetric padding) has no equivalent yet"),
+    "Pad": ("pad_type", "an explicit padding layer has no equivalent yet"),
+}
+
+
+def _refuse_unexpressed(module: nn.Module) -> None:
+    """Refuse a reference holding a layer whose effect no config field expresses, naming it."""
+    for path, sub in module.named_modules():
+        cls = type(sub).__name__
+        if cls in _UNEXPRESSED:
+            attr, why = _UNEXPRESSED[cls]
+            where = path or "the module itself"
+            raise ConfigError(f"from_reference: {attr}={cls} at {where!r}: {why}")
+
+
+def _check_outputs(ref: nn.Module, ours: nn.Module, name: str, side: int = 32) -> None:
+    """The safety net behind every converter: on one seeded input in eval mode the converted module
+    must give the reference's output; if not, an attribute of the reference is not expressed in the
+    config, and the conversion is refused instead of returned silently wrong."""
+    cfg = getattr(ours, "cfg", None)
+    if hasattr(cfg, "in_chans"):  # a network
+        chs = cfg.in_chans
+    else:
+        chs = next(m for m in ours.modules() if isinstance(m, MetaMobileBlock)).cfg.in_chs
+    gen = torch.Generator().manual_seed(0)
+    param = next(ref.parameters())
+    x = torch.randn(2, chs, side, side, generator=gen, dtype=param.dtype).to(param.device)
+    modes = [(m, m.training) for m in (*ref.modules(), *ours.modules())]
+    try:
+        ref.eval(), ours.eval()
+        with torch.no_grad():
+            try:
+                want = ref(x)
+            except Exception:  # the reference cannot take this input (e.g. a fixed size): nothing to compare
+                return
+            got = ours(x)
+    finally:
+        for m, training in modes:
+            m.training = training
+    if isinstance(want, (tuple, list)):
+        want = want[0]
+    if isinstance(got, (tuple, list)):
+        got = got[0]
+    scale = float(want.abs().max()) + 1e-6
+    if got.shape != want.shape or not torch.allclose(got, want, rtol=1e-4, atol=1e-4 * scale):
+        diff = float((got - want).abs().max()) if got.shape == want.shape else float("nan")
+        raise ConfigError(
+            f"from_reference: the converted {name} does not reproduce the reference (output shapes "
+            f"{tuple(got.shape)} vs {tuple(want.shape)}, max abs difference {diff:.3g}); an attribute of the "
+            "reference is not expressed in the config, so the conversion is refused"
+        )
 
 
 # ------------------------------------------------------------------------------- helpers
@@ -96,10 +155,45 @@ def _norm_kwargs(bn: nn.BatchNorm2d) -> dict[str, float]:
     return {"norm_eps": bn.eps, "norm_momentum": 0.1 if bn.momentum is None else bn.momentum}
 
 
-def load_mapped(block: nn.Module, source: dict[str, torch.Tensor], pairs: Sequence[tuple[str, str]]) -> None:
+_CONV_GEOMETRY = ("kernel_size", "stride", "dilation", "groups", "padding", "padding_mode")
+
+
+def _check_geometry(ours: nn.Module, ref: nn.Module, renamed: dict[str, str]) -> None:
+    """Every conv of ours and the reference conv its weight comes from agree in kernel, stride,
+    padding, dilation, groups and padding mode; a reference conv of another class is refused."""
+    for key, their in renamed.items():
+        if not key.endswith(".weight"):
+            continue
+        mine = ours.get_submodule(key[: -len(".weight")])
+        if not isinstance(mine, nn.Conv2d):
+            continue
+        path = their[: -len(".weight")]
+        theirs = ref.get_submodule(path)
+        if type(theirs) is not nn.Conv2d:
+            raise ConfigError(
+                f"from_reference: {path!r} is a {type(theirs).__name__}, not a plain Conv2d; its padding or "
+                "behaviour has no equivalent"
+            )
+        for attr in _CONV_GEOMETRY:
+            a, b = getattr(theirs, attr), getattr(mine, attr)
+            if a != b:
+                raise ConfigError(
+                    f"from_reference: {path!r} has {attr}={a!r} where the converted block would use {b!r}; "
+                    f"{attr} {a!r} is not supported there"
+                )
+
+
+def load_mapped(
+    block: nn.Module,
+    source: dict[str, torch.Tensor],
+    pairs: Sequence[tuple[str, str]],
+    reference: nn.Module | None = None,
+) -> None:
     """Copy ``source`` into ``block``: each of our keys is renamed through the longest matching
-    ``(our_prefix, their_prefix)`` pair. Every key on both sides must be used exactly once."""
+    ``(our_prefix, their_prefix)`` pair. Every key on both sides must be used exactly once. With
+    ``reference`` (the module ``source`` comes from), the convolutions must also agree in geometry."""
     ours = block.state_dict()
+    renamed: dict[str, str] = {}
     used: set[str] = set()
     new: dict[str, torch.Tensor] = {}
     ordered = sorted(pairs, key=lambda p: -len(p[0]))
@@ -117,16 +211,19 @@ def load_mapped(block: nn.Module, source: dict[str, torch.Tensor], pairs: Sequen
         if value.shape != ours[key].shape:
             value = value.reshape(ours[key].shape)
         new[key] = value
+        renamed[key] = their
         used.add(their)
     left = set(source) - used
     if left:
         raise ConfigError(f"reference keys left unmapped: {sorted(left)}")
+    if reference is not None:
+        _check_geometry(block, reference, renamed)
     block.load_state_dict(new, strict=True)
 
 
 def _finish(cfg: BlockConfig, module: nn.Module, pairs: Sequence[tuple[str, str]]) -> MetaMobileBlock:
     block = MetaMobileBlock(canonical(cfg))
-    load_mapped(block, module.state_dict(), pairs)
+    load_mapped(block, module.state_dict(), pairs, reference=module)
     return block
 
 
@@ -400,7 +497,7 @@ def _repvit_down(m: nn.Module) -> nn.Module:
     ]
     source = {k: v for k, v in m.state_dict().items() if not k.startswith("pre_block.")}
     down = MetaMobileBlock(canonical(cfg))
-    load_mapped(down, source, pairs)
+    load_mapped(down, source, pairs, reference=m)
     return nn.Sequential(pre, down)
 
 
@@ -421,6 +518,8 @@ def _uir(m: nn.Module) -> nn.Module:
     cfg = presets._uib(in_chs, out_chs, stride, hidden / in_chs, start, mid, act=act, layer_scale=ls, end=end)
     kw: dict[str, object] = dict(hidden_chs=hidden, **_norm_kwargs(exp.bn))
     kw["shortcut"] = "identity" if m.has_skip else "none"
+    if mid:
+        kw["dilation"] = m.dw_mid.conv.dilation[0]  # start/end convs with dilation are refused by geometry
     pairs = [
         ("expand.conv", "pw_exp.conv"),
         ("expand.norm", "pw_exp.bn"),
@@ -494,7 +593,7 @@ def _network(
     edge = {k: v for k, v in ref.state_dict().items() if any(k.startswith(t + ".") for _, t in pairs)}
     sub = nn.Module()
     sub.stem, sub.head = net.stem, net.head
-    load_mapped(sub, edge, pairs)
+    load_mapped(sub, edge, pairs, reference=ref)
     net.train(ref.training)
     return net
 

@@ -328,6 +328,7 @@ def emo_network(
         stages=stages_from_blocks(blocks),
         head=(LayerConfig(kind="norm", norm=norm, eps=1e-6), POOL, CLASSIFIER),
         drop_path_rate=drop_path,
+        drop_path_start=1,  # the official schedule spreads over the stages' blocks, not the stem iRMB
     )
 
 

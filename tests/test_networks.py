@@ -126,6 +126,41 @@ def test_drop_path_rate_rises_over_residual_blocks() -> None:
     )
 
 
+@pytest.mark.parametrize("name", ["emo_1m", "emo_6m"])
+def test_emo_drop_path_schedule_is_the_official_one(name: str) -> None:
+    # official model/emo.py: dprs = linspace(0, drop_path, sum(depths)) over the stages' blocks, the
+    # stem iRMB outside it; block j of stage i takes dprs[sum(depths[:i]) + j] (unused without skip)
+    depths = metablock.zoo._EMO[name][0]  # type: ignore[attr-defined]
+    rate = 0.04036
+    cfg = model_config(name, drop_path_rate=rate)
+    blocks = [b for s in cfg.block_configs() for b in s]
+    official = torch.linspace(0, rate, sum(depths)).tolist()
+    assert len(blocks) == 1 + sum(depths) and blocks[0].drop_path == 0.0
+    for block, dpr in zip(blocks[1:], official, strict=True):
+        assert block.drop_path == pytest.approx(dpr if block.shortcut != "none" else 0.0, abs=1e-7)
+    assert blocks[2].drop_path == pytest.approx(rate / (sum(depths) - 1))  # the first block with a skip
+    with pytest.raises(metablock.ConfigError, match="drop_path_start"):
+        cfg.replace(drop_path_start=len(blocks))
+
+
+def test_reparameterize_merges_repvit_distillation_heads_as_timm_does() -> None:
+    from timm.utils.model import reparameterize_model
+
+    ref = timm.create_model("repvit_m0_9").eval()
+    ref.load_state_dict(random_state_dict(manifest_of(ref.state_dict()), seed=3))
+    ours = metablock.from_reference(ref).eval()
+    with torch.no_grad():
+        expected = ref(X)
+        fused_ref = reparameterize_model(copy.deepcopy(ref))
+        fused = metablock.reparameterize(copy.deepcopy(ours))
+        got = fused(X)
+    assert count(fused) == count(fused_ref) < count(ours)
+    heads = [m for m in fused.modules() if isinstance(m, nn.Linear)]
+    assert len(heads) == 1 and heads[0].out_features == 1000
+    scale = max(1.0, expected.abs().max().item())
+    assert (got - expected).abs().max().item() <= 1e-4 * scale
+
+
 def test_stages_from_blocks_gives_the_blocks_back() -> None:
     cfg = model_config("mobilenet_v3_large")
     flat = [b for s in cfg.block_configs() for b in s]

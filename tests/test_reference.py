@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from functools import partial
 
 import pytest
@@ -104,6 +105,9 @@ CASES: dict[str, tuple[object, ...]] = {
     "uib-ib": (lambda: _uir(64, 64, 0, 3, 0, 1, 4.0, layer_scale_init_value=None),),
     "uib-ffn": (lambda: _uir(64, 64, 0, 0, 0, 1, 2.0),),
     "uib-end-s2": (lambda: _uir(24, 40, 0, 0, 3, 2, 3.0, layer_scale_init_value=None),),
+    "uib-dilated": (lambda: _uir(32, 32, 0, 3, 0, 1, 4.0, dilation=2),),
+    "uib-dilated-start": (lambda: _uir(32, 32, 5, 3, 0, 1, 2.0, dilation=2, layer_scale_init_value=None),),
+    "uib-same-s1": (lambda: _uir(32, 32, 3, 5, 0, 1, 2.0, pad_type="same"),),  # static: symmetric
     "convbnact-k3-s2": (lambda: timm_eb.ConvBnAct(16, 24, 3, stride=2),),
     "convbnact-skip": (lambda: timm_eb.ConvBnAct(20, 20, 1, skip=True, act_layer=nn.SiLU),),
     "uib-se-odd": (
@@ -182,3 +186,53 @@ def test_every_reference_block_class_is_covered() -> None:
 def test_unknown_reference_class_names_supported_ones() -> None:
     with pytest.raises(metablock.ConfigError, match="InvertedResidual"):
         metablock.from_reference(nn.Conv2d(3, 3, 1))
+
+
+# ------------------------------------------------------------------- nothing converts silently wrong
+def _blur(channels: int, **kw: object) -> nn.Module:
+    from timm.layers import BlurPool2d
+
+    return BlurPool2d(channels, **kw)
+
+
+REFUSED = {
+    # (reference, text the error names)
+    "uib-same-s2": (lambda: _uir(16, 24, 3, 5, 0, 2, 4.0, pad_type="same"), "pad_type=Conv2dSame at 'dw_mid.conv'"),
+    "uib-aa-s2": (lambda: _uir(16, 24, 3, 5, 0, 2, 4.0, aa_layer=_blur), "aa_layer=BlurPool2d at 'dw_mid.aa'"),
+    "convbnact-dilated": (lambda: timm_eb.ConvBnAct(16, 16, 3, dilation=2), "'conv' has dilation=(2, 2)"),
+    "convbnact-valid": (lambda: timm_eb.ConvBnAct(16, 16, 3, pad_type="valid"), "'conv' has padding=(0, 0)"),
+    "convbnact-same-s2": (lambda: timm_eb.ConvBnAct(16, 24, 3, stride=2, pad_type="same"), "pad_type=Conv2dSame"),
+    "v2-reflect": (lambda: _reflect(tv_v2.InvertedResidual(16, 16, 1, 6)), "padding_mode='reflect'"),
+}
+
+
+def _reflect(module: nn.Module) -> nn.Module:
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d) and m.kernel_size != (1, 1):
+            m.padding_mode = "reflect"
+    return module
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED), ids=str)
+def test_attributes_without_equivalent_are_refused_by_name(case: str) -> None:
+    make, text = REFUSED[case]
+    ref = make()
+    with torch.no_grad():  # the reference itself works: only the conversion is refused
+        ref.eval()(
+            seeded_input((1, next(m for m in ref.modules() if isinstance(m, nn.Conv2d)).in_channels, 16, 16), seed=0)
+        )
+    with pytest.raises(metablock.ConfigError, match=re.escape(text)):
+        metablock.from_reference(ref)
+
+
+def test_a_converter_that_loses_an_attribute_is_caught_by_the_output_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a reference attribute no converter reads (here a changed BN epsilon behind the converter's back)
+    # must still not convert silently: the outputs are compared before the block is returned
+    ref = tv_v2.InvertedResidual(16, 16, 1, 6)
+    ref.load_state_dict(random_state_dict(manifest_of(ref.state_dict()), seed=1))
+    original = metablock.reference._norm_kwargs  # type: ignore[attr-defined]
+    monkeypatch.setattr(metablock.reference, "_norm_kwargs", lambda bn: {**original(bn), "norm_eps": 0.5})
+    with pytest.raises(metablock.ConfigError, match="does not reproduce the reference"):
+        metablock.from_reference(ref)
+    monkeypatch.undo()
+    assert isinstance(metablock.from_reference(ref), metablock.MetaMobileBlock)
