@@ -47,13 +47,23 @@ def _qualname(module: nn.Module) -> str:
 
 
 def from_reference(module: nn.Module) -> nn.Module:
-    """The ``MetaMobileBlock`` equal to a reference block instance, with every weight and buffer copied.
+    """The ``MetaMobileBlock`` (or ``MetaNet``) equal to a reference block (or network) instance,
+    with every weight and buffer copied.
 
-    Supported: torchvision ``mobilenetv2.InvertedResidual``, ``mobilenetv3.InvertedResidual``,
+    Blocks: torchvision ``mobilenetv2.InvertedResidual``, ``mobilenetv3.InvertedResidual``,
     ``efficientnet.MBConv``, ``efficientnet.FusedMBConv``, ``shufflenetv2.InvertedResidual``,
     ``resnet.BasicBlock`` and ``resnet.Bottleneck``; timm ``RepViTBlock``, ``RepVitDownsample``
-    (returned as ``nn.Sequential`` of its stride-1 pre-block and the stride-2 block) and
-    ``UniversalInvertedResidual``. The result is in the same train/eval mode as ``module``.
+    (returned as ``nn.Sequential`` of its stride-1 pre-block and the stride-2 block),
+    ``UniversalInvertedResidual``, ``ConvBnAct``, ``DepthwiseSeparableConv``, ``InvertedResidual``
+    and ``EdgeResidual``. Networks: torchvision ``MobileNetV2``, ``MobileNetV3``, ``EfficientNet``,
+    ``ShuffleNetV2``, ``ResNet``; timm ``RepVit`` and the ``EfficientNet`` and ``MobileNetV3`` builder
+    classes (MobileNetV1/V2/V3/V4, EfficientNet/V2/Lite/EdgeTPU, MnasNet, FBNet, TinyNet, LCNet, ...).
+    The result is in the same train/eval mode as ``module``.
+
+    Nothing converts silently wrong: a layer no config field expresses (anti-aliasing, TF "same"
+    padding at stride 2, space-to-depth, mixed or conditional convs, non-BatchNorm norms, a conv whose
+    geometry the converted slot does not take) raises :class:`ConfigError` naming its path, and the
+    converted module's output is compared with the reference's on a seeded input before it is returned.
 
     Example:
         >>> from torchvision.models.mobilenetv2 import InvertedResidual
@@ -80,6 +90,8 @@ _UNEXPRESSED = {
     "Conv2dSame": ("pad_type", "'same' (TensorFlow-style asymmetric padding) has no equivalent yet"),
     "Conv2dSameExport": ("pad_type", "'same' (TensorFlow-style asymmetric padding) has no equivalent yet"),
     "Pad": ("pad_type", "an explicit padding layer has no equivalent yet"),
+    "MixedConv2d": ("dw_kernel_size", "a mixed-kernel conv (MixNet's channel groups) has no equivalent yet"),
+    "CondConv2d": ("num_experts", "a conditionally parameterised conv (CondConv) has no equivalent"),
 }
 
 
@@ -87,6 +99,14 @@ def _refuse_unexpressed(module: nn.Module) -> None:
     """Refuse a reference holding a layer whose effect no config field expresses, naming it."""
     for path, sub in module.named_modules():
         cls = type(sub).__name__
+        if getattr(sub, "conv_s2d", None) is not None:
+            where = path or "the module itself"
+            raise ConfigError(f"from_reference: s2d=1 at {where!r}: space-to-depth has no equivalent yet")
+        if path.rsplit(".", 1)[-1] == "aa" and not isinstance(sub, nn.Identity):  # timm's anti-aliasing slot
+            raise ConfigError(
+                f"from_reference: aa_layer={cls} at {path!r}: anti-aliased downsampling has no equivalent in "
+                "the Meta Mobile Block"
+            )
         if cls in _UNEXPRESSED:
             attr, why = _UNEXPRESSED[cls]
             where = path or "the module itself"
@@ -122,13 +142,16 @@ def _check_outputs(ref: nn.Module, ours: nn.Module, name: str, side: int = 32) -
     if isinstance(got, (tuple, list)):
         got = got[0]
     scale = float(want.abs().max()) + 1e-6
-    if got.shape != want.shape or not torch.allclose(got, want, rtol=1e-4, atol=1e-4 * scale):
-        diff = float((got - want).abs().max()) if got.shape == want.shape else float("nan")
-        raise ConfigError(
-            f"from_reference: the converted {name} does not reproduce the reference (output shapes "
-            f"{tuple(got.shape)} vs {tuple(want.shape)}, max abs difference {diff:.3g}); an attribute of the "
-            "reference is not expressed in the config, so the conversion is refused"
-        )
+    if got.shape != want.shape:
+        why = f"output shape {tuple(got.shape)} where the reference gives {tuple(want.shape)}"
+    elif not torch.allclose(got, want, rtol=1e-4, atol=1e-4 * scale):
+        why = f"outputs differ by up to {float((got - want).abs().max()):.3g}"
+    else:
+        return
+    raise ConfigError(
+        f"from_reference: the converted {name} does not reproduce the reference ({why}); an attribute of the "
+        "reference is not expressed in the config, so the conversion is refused"
+    )
 
 
 # ------------------------------------------------------------------------------- helpers
@@ -152,6 +175,8 @@ def _bn(module: nn.Module) -> nn.BatchNorm2d:
 
 
 def _norm_kwargs(bn: nn.BatchNorm2d) -> dict[str, float]:
+    if not isinstance(bn, nn.BatchNorm2d):
+        raise ConfigError(f"from_reference: norm layer {type(bn).__name__} is not supported; only BatchNorm2d")
     return {"norm_eps": bn.eps, "norm_momentum": 0.1 if bn.momentum is None else bn.momentum}
 
 
@@ -501,6 +526,117 @@ def _repvit_down(m: nn.Module) -> nn.Module:
     return nn.Sequential(pre, down)
 
 
+def _timm_common(m: nn.Module, what: str) -> None:
+    """Refuse the timm EfficientNet-block options no config field expresses."""
+    for name, sub in m.named_modules():
+        drop = getattr(sub, "drop", None)
+        if isinstance(drop, nn.Module) and not isinstance(drop, nn.Identity):
+            raise ConfigError(f"from_reference: {what} has a dropout inside its norm at {name!r}; not supported")
+
+
+def _timm_se(m: nn.Module, kw: dict[str, object], pairs: list[tuple[str, str]]) -> None:
+    se = m.se
+    if isinstance(se, nn.Identity):
+        return
+    if type(se).__name__ != "SqueezeExcite":
+        raise ConfigError(f"from_reference: se_layer {type(se).__name__} is not supported; only timm SqueezeExcite")
+    kw.update(se_chs=se.conv_reduce.out_channels, se_act=act_name(se.act1), se_gate=act_name(se.gate))
+    pairs += _se_pairs("se", "conv_reduce", "conv_expand")
+
+
+def _drop_path(m: nn.Module) -> float:
+    return float(getattr(m.drop_path, "drop_prob", 0.0) or 0.0)
+
+
+@_register(["timm.models._efficientnet_blocks.DepthwiseSeparableConv"])
+def _timm_ds(m: nn.Module) -> nn.Module:
+    """timm ``ds``: depthwise conv + norm/act, optional SE, 1x1 projection (+ act with ``pw_act``)."""
+    _timm_common(m, "DepthwiseSeparableConv")
+    dw, pw = m.conv_dw, m.conv_pw
+    cfg = BlockConfig(
+        in_chs=dw.in_channels,
+        out_chs=pw.out_channels,
+        stride=dw.stride[0],
+        expand="none",
+        mixer="dwconv",
+        kernel=dw.kernel_size[0],
+        dilation=dw.dilation[0],
+        mixer_act=act_name(m.bn1.act),
+        project="pw",
+        project_act=act_name(m.bn2.act) if m.has_pw_act else "none",
+        shortcut="identity" if m.has_skip else "none",
+        drop_path=_drop_path(m),
+        **_norm_kwargs(m.bn1),
+    )
+    pairs = [("mixer.conv", "conv_dw"), ("mixer.norm", "bn1"), ("project.conv", "conv_pw"), ("project.norm", "bn2")]
+    kw: dict[str, object] = {}
+    _timm_se(m, kw, pairs)
+    return _finish(cfg.replace(**kw), m, pairs)
+
+
+@_register(["timm.models._efficientnet_blocks.InvertedResidual"])
+def _timm_ir(m: nn.Module) -> nn.Module:
+    """timm ``ir``: 1x1 expansion, depthwise conv, optional SE, linear 1x1 projection."""
+    _timm_common(m, "InvertedResidual")
+    dw = m.conv_dw
+    cfg = BlockConfig(
+        in_chs=m.conv_pw.in_channels,
+        out_chs=m.conv_pwl.out_channels,
+        stride=dw.stride[0],
+        hidden_chs=m.conv_pw.out_channels,
+        expand="pw",
+        expand_act=act_name(m.bn1.act),
+        mixer="dwconv",
+        kernel=dw.kernel_size[0],
+        dilation=dw.dilation[0],
+        mixer_act=act_name(m.bn2.act),
+        project="pw",
+        shortcut="identity" if m.has_skip else "none",
+        drop_path=_drop_path(m),
+        **_norm_kwargs(m.bn1),
+    )
+    pairs = [
+        ("expand.conv", "conv_pw"),
+        ("expand.norm", "bn1"),
+        ("mixer.conv", "conv_dw"),
+        ("mixer.norm", "bn2"),
+        ("project.conv", "conv_pwl"),
+        ("project.norm", "bn3"),
+    ]
+    kw: dict[str, object] = {}
+    _timm_se(m, kw, pairs)
+    return _finish(cfg.replace(**kw), m, pairs)
+
+
+@_register(["timm.models._efficientnet_blocks.EdgeResidual"])
+def _timm_er(m: nn.Module) -> nn.Module:
+    """timm ``er`` (EfficientNet-EdgeTPU, Fused-MBConv): k×k expansion carrying the stride, optional SE,
+    linear 1x1 projection."""
+    _timm_common(m, "EdgeResidual")
+    exp = m.conv_exp
+    cfg = BlockConfig(
+        in_chs=exp.in_channels,
+        out_chs=m.conv_pwl.out_channels,
+        stride=exp.stride[0],
+        hidden_chs=exp.out_channels,
+        expand="fused",
+        expand_kernel=exp.kernel_size[0],
+        expand_groups=exp.groups,
+        expand_act=act_name(m.bn1.act),
+        mixer="identity",
+        project="pw",
+        shortcut="identity" if m.has_skip else "none",
+        drop_path=_drop_path(m),
+        **_norm_kwargs(m.bn1),
+    )
+    if exp.dilation[0] != 1:
+        raise ConfigError(f"from_reference: EdgeResidual with dilation={exp.dilation[0]} is not supported (only 1)")
+    pairs = [("expand.conv", "conv_exp"), ("expand.norm", "bn1"), ("project.conv", "conv_pwl"), ("project.norm", "bn2")]
+    kw: dict[str, object] = {}
+    _timm_se(m, kw, pairs)
+    return _finish(cfg.replace(**kw), m, pairs)
+
+
 @_register(["timm.models._efficientnet_blocks.UniversalInvertedResidual"])
 def _uir(m: nn.Module) -> nn.Module:
     exp = m.pw_exp
@@ -603,6 +739,7 @@ def _cna_layer(seq: nn.Module, **kw: object) -> object:
 
     conv, bn = seq[0], seq[1]
     act = act_name(seq[2]) if len(seq) > 2 else "none"
+    norm = _norm_kwargs(bn)
     return LayerConfig(
         kind="conv",
         out_chs=conv.out_channels,
@@ -611,8 +748,8 @@ def _cna_layer(seq: nn.Module, **kw: object) -> object:
         bias=conv.bias is not None,
         norm="bn",
         act=act,
-        eps=bn.eps,
-        momentum=0.1 if bn.momentum is None else bn.momentum,
+        eps=norm["norm_eps"],
+        momentum=norm["norm_momentum"],
         **kw,
     )  # type: ignore[arg-type]
 
@@ -715,29 +852,71 @@ def _timm_repvit(m: nn.Module) -> nn.Module:
     return _network(m, "repvit", stem, blocks, head, pairs)
 
 
-@_register(["timm.models.mobilenetv3.MobileNetV3"])
-def _timm_mobilenet(m: nn.Module) -> nn.Module:
+def _timm_head_checks(m: nn.Module) -> None:
+    pool = getattr(m.global_pool, "pool_type", "avg")
+    if pool != "avg":
+        raise ConfigError(f"from_reference: global_pool={pool!r} is not supported; only 'avg'")
+    if not isinstance(m.classifier, nn.Linear):
+        raise ConfigError("from_reference: a timm model without a classifier (num_classes=0) is not supported")
+
+
+def _timm_name(m: nn.Module) -> str:
+    cfg = getattr(m, "pretrained_cfg", None) or {}
+    return str(cfg.get("architecture") or type(m).__name__.lower())
+
+
+def _dropout(m: nn.Module) -> list[object]:
+    rate = float(getattr(m, "drop_rate", 0.0) or 0.0)
+    return [_lc(kind="dropout", p=rate)] if rate else []
+
+
+@_register(["timm.models.efficientnet.EfficientNet"])
+def _timm_efficientnet(m: nn.Module) -> nn.Module:
+    """timm's ``EfficientNet`` builder class (EfficientNet, EfficientNetV2, MobileNetV1/V2, MnasNet,
+    FBNet, TinyNet, ...): stem conv, its blocks, 1x1 head conv, pooling, dropout, classifier."""
+    _timm_head_checks(m)
     blocks = [b for stage in m.blocks for b in stage]
     stem = [_cna_layer(nn.Sequential(m.conv_stem, m.bn1, m.bn1.act))]
-    if isinstance(m.norm_head, nn.Identity):
-        raise ConfigError("timm MobileNetV3 models without a head norm (MobileNetV3 itself) are not supported")
+    pairs = [("stem.0.conv", "conv_stem"), ("stem.0.norm", "bn1")]
+    head: list[object] = []
+    if not isinstance(m.conv_head, nn.Identity):  # MobileNetV1 has none
+        head.append(_cna_layer(nn.Sequential(m.conv_head, m.bn2, m.bn2.act)))
+        pairs += [("head.0.conv", "conv_head"), ("head.0.norm", "bn2")]
+    head += [_lc(kind="pool"), *_dropout(m), _lc(kind="linear", bias=True)]
+    pairs.append((f"head.{len(head) - 1}.fc", "classifier"))
+    return _network(m, _timm_name(m), stem, blocks, head, pairs)
+
+
+@_register(["timm.models.mobilenetv3.MobileNetV3"])
+def _timm_mobilenet(m: nn.Module) -> nn.Module:
+    """timm's ``MobileNetV3`` builder class (MobileNetV3, MobileNetV4, LCNet, ...): stem conv, its
+    blocks, pooling, a 1x1 head conv on the pooled features (with or without a norm), classifier."""
+    _timm_head_checks(m)
+    blocks = [b for stage in m.blocks for b in stage]
+    stem = [_cna_layer(nn.Sequential(m.conv_stem, m.bn1, m.bn1.act))]
+    has_norm = not isinstance(m.norm_head, nn.Identity)
+    if isinstance(m.conv_head, nn.Identity):
+        raise ConfigError("from_reference: a timm MobileNetV3 without a head conv is not supported")
+    act = act_name(m.norm_head.act if has_norm else m.act2)
     head = [
         _lc(kind="pool"),
         _lc(
             kind="linear",
             out_chs=m.conv_head.out_channels,
             bias=m.conv_head.bias is not None,
-            norm="bn_after",
-            act=act_name(m.norm_head.act),
-            eps=m.norm_head.eps,
+            norm="bn_after" if has_norm else "none",
+            act=act,
+            **({"eps": m.norm_head.eps} if has_norm else {}),
         ),
+        *_dropout(m),
         _lc(kind="linear", bias=True),
     ]
     pairs = [
         ("stem.0.conv", "conv_stem"),
         ("stem.0.norm", "bn1"),
         ("head.1.fc", "conv_head"),
-        ("head.1.norm_after", "norm_head"),
-        ("head.2.fc", "classifier"),
+        (f"head.{len(head) - 1}.fc", "classifier"),
     ]
-    return _network(m, "mobilenetv4", stem, blocks, head, pairs)
+    if has_norm:
+        pairs.append(("head.1.norm_after", "norm_head"))
+    return _network(m, _timm_name(m), stem, blocks, head, pairs)

@@ -56,6 +56,8 @@ def _uir(in_chs: int, out_chs: int, start: int, mid: int, end: int, stride: int,
     )
 
 
+TIMM_SE = partial(timm_eb.SqueezeExcite, rd_ratio=0.25)
+
 CASES: dict[str, tuple[object, ...]] = {
     # torchvision MobileNetV2 (inp, oup, stride, expand_ratio)
     "v2-s1-e6": (tv_v2.InvertedResidual, 16, 16, 1, 6),
@@ -108,6 +110,22 @@ CASES: dict[str, tuple[object, ...]] = {
     "uib-dilated": (lambda: _uir(32, 32, 0, 3, 0, 1, 4.0, dilation=2),),
     "uib-dilated-start": (lambda: _uir(32, 32, 5, 3, 0, 1, 2.0, dilation=2, layer_scale_init_value=None),),
     "uib-same-s1": (lambda: _uir(32, 32, 3, 5, 0, 1, 2.0, pad_type="same"),),  # static: symmetric
+    # timm EfficientNet-family blocks: ds, ir, er (any option their block strings generate)
+    "timm-ds": (lambda: timm_eb.DepthwiseSeparableConv(32, 32, 3),),
+    "timm-ds-s2-se-pwact": (
+        lambda: timm_eb.DepthwiseSeparableConv(
+            16, 24, 5, stride=2, se_layer=TIMM_SE, pw_act=True, act_layer=nn.Hardswish
+        ),
+    ),
+    "timm-ir": (lambda: timm_eb.InvertedResidual(24, 24, 3, exp_ratio=6.0, act_layer=nn.ReLU6),),
+    "timm-ir-e1": (lambda: timm_eb.InvertedResidual(16, 16, 3, exp_ratio=1.0),),
+    "timm-ir-s2-se-silu": (
+        lambda: timm_eb.InvertedResidual(16, 40, 5, stride=2, exp_ratio=4.0, se_layer=TIMM_SE, act_layer=nn.SiLU),
+    ),
+    "timm-ir-dilated": (lambda: timm_eb.InvertedResidual(24, 24, 3, dilation=2, exp_ratio=3.0),),
+    "timm-er": (lambda: timm_eb.EdgeResidual(24, 24, 3, exp_ratio=4.0, act_layer=nn.SiLU),),
+    "timm-er-s2-se": (lambda: timm_eb.EdgeResidual(16, 32, 3, stride=2, exp_ratio=4.0, se_layer=TIMM_SE),),
+    "timm-er-grouped": (lambda: timm_eb.EdgeResidual(16, 32, 3, stride=2, exp_ratio=4.0, group_size=8),),
     "convbnact-k3-s2": (lambda: timm_eb.ConvBnAct(16, 24, 3, stride=2),),
     "convbnact-skip": (lambda: timm_eb.ConvBnAct(20, 20, 1, skip=True, act_layer=nn.SiLU),),
     "uib-se-odd": (
@@ -175,6 +193,7 @@ NETWORK_CLASSES = {
     "torchvision.models.resnet.ResNet",
     "timm.models.repvit.RepVit",
     "timm.models.mobilenetv3.MobileNetV3",
+    "timm.models.efficientnet.EfficientNet",
 }
 
 
@@ -203,6 +222,11 @@ REFUSED = {
     "convbnact-valid": (lambda: timm_eb.ConvBnAct(16, 16, 3, pad_type="valid"), "'conv' has padding=(0, 0)"),
     "convbnact-same-s2": (lambda: timm_eb.ConvBnAct(16, 24, 3, stride=2, pad_type="same"), "pad_type=Conv2dSame"),
     "v2-reflect": (lambda: _reflect(tv_v2.InvertedResidual(16, 16, 1, 6)), "padding_mode='reflect'"),
+    "ir-aa-s2": (
+        lambda: timm_eb.InvertedResidual(16, 24, 3, stride=2, exp_ratio=4.0, aa_layer="avg"),
+        "aa_layer=AvgPool2d at 'aa'",
+    ),
+    "ir-s2d": (lambda: timm_eb.InvertedResidual(16, 24, 3, stride=1, exp_ratio=4.0, s2d=1), "s2d=1"),
 }
 
 

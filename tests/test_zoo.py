@@ -1,0 +1,77 @@
+"""Whole timm model families through ``from_reference``: equal parameters and equal logits, or a
+refusal that names what has no equivalent (never a silently different network)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import metablock
+from metablock.testing import manifest_of, random_state_dict, seeded_input
+
+timm = pytest.importorskip("timm")
+
+#: timm models built by its EfficientNet and MobileNetV3 builder classes: every block string they
+#: generate (ds, ir, er, uir, cn; SE choices; head norm or not; fix_stem; channel and depth multipliers)
+CONVERTS = [
+    "mobilenetv1_100",  # ds blocks only, no head conv
+    "mobilenetv1_100h",
+    "mobilenetv2_050",
+    "mobilenetv2_110d",  # depth multiplier, fix_stem_head
+    "efficientnet_b0",
+    "efficientnet_b1",
+    "efficientnet_lite0",  # relu6, no SE, fixed stem and head
+    "efficientnet_es",  # er blocks (EdgeTPU)
+    "efficientnetv2_rw_t",  # cn + er + ir
+    "mnasnet_small",
+    "semnasnet_050",
+    "spnasnet_100",
+    "fbnetc_100",
+    "fbnetv3_b",
+    "tinynet_e",
+    "mobilenetv3_small_100",  # timm MobileNetV3: no head norm
+    "mobilenetv3_rw",
+    "lcnet_050",
+    "mobilenetv4_conv_small",  # uir + cn, head norm
+    "mobilenetv4_conv_medium",
+]
+
+#: (model, what the error must name)
+REFUSED = {
+    "tf_efficientnet_b0": "pad_type=Conv2dSame at 'conv_stem'",
+    "tf_mobilenetv3_small_100": "pad_type=Conv2dSame at 'conv_stem'",
+    "mixnet_s": "MixedConv2d at 'blocks.1.0.conv_pw'",
+    "efficientnet_cc_b0_4e": "CondConv2d",
+    "efficientnet_b0_gn": "norm layer GroupNormAct",
+    "mobilenetv4_conv_aa_large": "aa_layer=AvgPool2d at 'blocks.0.0.aa'",
+    "efficientnet_x_b3": "s2d=1 at 'blocks.0.0'",
+    "mobilenetv4_hybrid_medium": "no converter for timm.models._efficientnet_blocks.MobileAttention",
+}
+
+
+def _count(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+@pytest.mark.parametrize("name", CONVERTS)
+def test_timm_model_converts_with_equal_parameters_and_logits(name: str) -> None:
+    ref = timm.create_model(name, drop_rate=0.2)
+    ref.load_state_dict(random_state_dict(manifest_of(ref.state_dict()), seed=1))  # weights and BN statistics
+    ref.eval()
+    ours = metablock.from_reference(ref)
+    assert not ours.training and _count(ours) == _count(ref)
+    assert ours.cfg.name == name
+    x = seeded_input((2, 3, 64, 64), seed=3)
+    with torch.no_grad():
+        expected, got = ref(x), ours(x)
+    assert (got - expected).abs().max().item() <= 1e-4 * max(1.0, expected.abs().max().item())
+    # the converted network is an ordinary preset-style config: it round-trips through JSON
+    assert metablock.NetConfig.from_json(ours.cfg.to_json()) == ours.cfg
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED))
+def test_timm_model_without_equivalent_is_refused_by_name(name: str) -> None:
+    ref = timm.create_model(name).eval()
+    with pytest.raises(metablock.ConfigError, match=REFUSED[name].replace("(", r"\(").replace(")", r"\)")):
+        metablock.from_reference(ref)
