@@ -52,11 +52,11 @@ def from_reference(module: nn.Module) -> nn.Module:
 
     Blocks: torchvision ``mobilenetv2.InvertedResidual``, ``mobilenetv3.InvertedResidual``,
     ``efficientnet.MBConv``, ``efficientnet.FusedMBConv``, ``shufflenetv2.InvertedResidual``,
-    ``resnet.BasicBlock`` and ``resnet.Bottleneck``; timm ``RepViTBlock``, ``RepVitDownsample``
-    (returned as ``nn.Sequential`` of its stride-1 pre-block and the stride-2 block),
+    ``resnet.BasicBlock``, ``resnet.Bottleneck``, ``mnasnet._InvertedResidual`` and
+    ``regnet.ResBottleneckBlock``; timm ``RepViTBlock``, ``RepVitDownsample`` (returned as ``nn.Sequential`` of its stride-1 pre-block and the stride-2 block),
     ``UniversalInvertedResidual``, ``ConvBnAct``, ``DepthwiseSeparableConv``, ``InvertedResidual``
     and ``EdgeResidual``. Networks: torchvision ``MobileNetV2``, ``MobileNetV3``, ``EfficientNet``,
-    ``ShuffleNetV2``, ``ResNet``; timm ``RepVit`` and the ``EfficientNet`` and ``MobileNetV3`` builder
+    ``ShuffleNetV2``, ``ResNet``, ``MNASNet``, ``RegNet`` (X and Y); timm ``RepVit`` and the ``EfficientNet`` and ``MobileNetV3`` builder
     classes (MobileNetV1/V2/V3/V4, EfficientNet/V2/Lite/EdgeTPU, MnasNet, FBNet, TinyNet, LCNet, ...).
     The result is in the same train/eval mode as ``module``.
 
@@ -458,6 +458,70 @@ def _resnet_bottleneck(m: nn.Module) -> nn.Module:
     return _finish(cfg, m, pairs)
 
 
+@_register(["torchvision.models.mnasnet._InvertedResidual"])
+def _mnasnet_ir(m: nn.Module) -> nn.Module:
+    """torchvision MNASNet inverted residual: 1x1 + BN + ReLU, depthwise + BN + ReLU, linear 1x1 + BN."""
+    layers = list(m.layers)  # type: ignore[arg-type]
+    pw, dw, pwl = layers[0], layers[3], layers[6]
+    cfg = BlockConfig(
+        in_chs=pw.in_channels,
+        out_chs=pwl.out_channels,
+        stride=dw.stride[0],
+        hidden_chs=pw.out_channels,
+        expand="pw",
+        expand_act=act_name(layers[2]),
+        mixer="dwconv",
+        kernel=dw.kernel_size[0],
+        mixer_act=act_name(layers[5]),
+        project="pw",
+        shortcut="identity" if m.apply_residual else "none",
+        **_norm_kwargs(layers[1]),
+    )
+    pairs = [
+        ("expand.conv", "layers.0"),
+        ("expand.norm", "layers.1"),
+        ("mixer.conv", "layers.3"),
+        ("mixer.norm", "layers.4"),
+        ("project.conv", "layers.6"),
+        ("project.norm", "layers.7"),
+    ]
+    return _finish(cfg, m, pairs)
+
+
+@_register(["torchvision.models.regnet.ResBottleneckBlock"])
+def _regnet_block(m: nn.Module) -> nn.Module:
+    """torchvision RegNet X/Y bottleneck: 1x1, grouped 3x3 carrying the stride, optional SE (Y), 1x1,
+    projection shortcut when the shape changes, ReLU after the add."""
+    f = m.f
+    b = f.b[0]
+    cfg = BlockConfig(
+        in_chs=f.a[0].in_channels,
+        out_chs=f.c[0].out_channels,
+        stride=b.stride[0],
+        hidden_chs=f.a[0].out_channels,
+        expand="pw",
+        expand_act=act_name(f.a[2]),
+        mixer="conv",
+        kernel=b.kernel_size[0],
+        mixer_groups=b.groups,
+        mixer_act=act_name(f.b[2]),
+        project="pw",
+        shortcut="conv" if m.proj is not None else "identity",
+        post_act=act_name(m.activation),
+        **_norm_kwargs(f.a[1]),
+    )
+    pairs = _cna("expand", "f.a") + _cna("mixer", "f.b") + _cna("project", "f.c")
+    if m.proj is not None:
+        pairs += [("shortcut.proj.conv", "proj.0"), ("shortcut.proj.norm", "proj.1")]
+    se = getattr(f, "se", None)
+    if se is not None:
+        cfg = cfg.replace(
+            se_chs=se.fc1.out_channels, se_act=act_name(se.activation), se_gate=act_name(se.scale_activation)
+        )
+        pairs += _se_pairs("f.se")
+    return _finish(cfg, m, pairs)
+
+
 # ------------------------------------------------------------------------------------ timm
 def _repvit_block_parts(m: nn.Module, prefix: str = "") -> tuple[BlockConfig, list[tuple[str, str]]]:
     tm = m.token_mixer
@@ -713,7 +777,7 @@ def _network(
     """Assemble a MetaNet from converted blocks, stem/head layer configs and their key pairs."""
     from .network import NetConfig, build, stages_from_blocks
 
-    ours = [b for m in blocks for b in _blocks_of(from_reference(m))]
+    ours = [b for m in blocks for b in _blocks_of(m if isinstance(m, MetaMobileBlock) else from_reference(m))]
     classifier = [m for m in ref.modules() if isinstance(m, nn.Linear)][-1]
     cfg = NetConfig(
         name=name,
@@ -818,6 +882,48 @@ def _tv_resnet(m: nn.Module) -> nn.Module:
     head = [_lc(kind="pool"), _lc(kind="linear", bias=True)]
     pairs = [("stem.0.conv", "conv1"), ("stem.0.norm", "bn1"), ("head.1.fc", "fc")]
     return _network(m, "resnet", stem, blocks, head, pairs)
+
+
+@_register(["torchvision.models.mnasnet.MNASNet"])
+def _tv_mnasnet(m: nn.Module) -> nn.Module:
+    """torchvision MNASNet: stem conv, a depthwise-separable block without skip (written as plain
+    layers there), the inverted-residual stacks, 1x1 head conv, pooling, dropout, classifier."""
+    layers = list(m.layers)  # type: ignore[arg-type]
+    sep = nn.Sequential(*layers[3:8])
+    ds = BlockConfig(
+        in_chs=layers[3].in_channels,
+        out_chs=layers[6].out_channels,
+        expand="none",
+        mixer="dwconv",
+        kernel=layers[3].kernel_size[0],
+        mixer_act=act_name(layers[5]),
+        project="pw",
+        shortcut="none",
+        **_norm_kwargs(layers[4]),
+    )
+    first = _finish(ds, sep, [("mixer.conv", "0"), ("mixer.norm", "1"), ("project.conv", "3"), ("project.norm", "4")])
+    blocks: list[nn.Module] = [first] + [b for stack in layers[8:14] for b in stack]
+    cls = list(m.classifier)  # type: ignore[arg-type]
+    head = [_cna_layer(nn.Sequential(*layers[14:17])), _lc(kind="pool")]
+    head += [_lc(kind="dropout", p=c.p) for c in cls if isinstance(c, nn.Dropout) and c.p]
+    head.append(_lc(kind="linear", bias=True))
+    pairs = [
+        ("stem.0.conv", "layers.0"),
+        ("stem.0.norm", "layers.1"),
+        ("head.0.conv", "layers.14"),
+        ("head.0.norm", "layers.15"),
+        (f"head.{len(head) - 1}.fc", "classifier.1"),
+    ]
+    return _network(m, "mnasnet", [_cna_layer(nn.Sequential(*layers[0:3]))], blocks, head, pairs)
+
+
+@_register(["torchvision.models.regnet.RegNet"])
+def _tv_regnet(m: nn.Module) -> nn.Module:
+    """torchvision RegNet X/Y: stem conv, the bottleneck stages, pooling, classifier."""
+    blocks = [b for stage in m.trunk_output for b in stage]
+    head = [_lc(kind="pool"), _lc(kind="linear", bias=True)]
+    pairs = [("stem.0.conv", "stem.0"), ("stem.0.norm", "stem.1"), ("head.1.fc", "fc")]
+    return _network(m, "regnet", [_cna_layer(m.stem)], blocks, head, pairs)
 
 
 @_register(["timm.models.repvit.RepVit"])

@@ -19,8 +19,10 @@ timm = pytest.importorskip("timm")
 from timm.models import _efficientnet_blocks as timm_eb  # noqa: E402
 from timm.models import repvit as timm_repvit  # noqa: E402
 from torchvision.models import efficientnet as tv_eff  # noqa: E402
+from torchvision.models import mnasnet as tv_mnasnet  # noqa: E402
 from torchvision.models import mobilenetv2 as tv_v2  # noqa: E402
 from torchvision.models import mobilenetv3 as tv_v3  # noqa: E402
+from torchvision.models import regnet as tv_regnet  # noqa: E402
 from torchvision.models import resnet as tv_resnet  # noqa: E402
 from torchvision.models import shufflenetv2 as tv_shuffle  # noqa: E402
 
@@ -94,6 +96,12 @@ CASES: dict[str, tuple[object, ...]] = {
     "bottleneck-s2-groups": (
         lambda: tv_resnet.Bottleneck(36, 32, 2, _downsample(36, 128, 2), groups=4, base_width=32),
     ),
+    # torchvision MNASNet inverted residual (in, out, kernel, stride, expansion factor, bn momentum)
+    "mnasnet-ir": (lambda: tv_mnasnet._InvertedResidual(24, 24, 3, 1, 3, bn_momentum=0.0003),),
+    "mnasnet-ir-s2-k5": (lambda: tv_mnasnet._InvertedResidual(24, 40, 5, 2, 6),),
+    # torchvision RegNet bottleneck (X: no SE; Y: SE; grouped 3x3)
+    "regnet-x": (lambda: tv_regnet.ResBottleneckBlock(64, 64, 1, nn.BatchNorm2d, nn.ReLU, 16, 1.0, None),),
+    "regnet-y-s2": (lambda: tv_regnet.ResBottleneckBlock(48, 104, 2, nn.BatchNorm2d, nn.ReLU, 8, 1.0, 0.25),),
     # timm RepViT
     "repvit-se": (lambda: timm_repvit.RepViTBlock(48, 2, 3, True, nn.GELU),),
     "repvit-legacy": (lambda: timm_repvit.RepViTBlock(48, 2, 3, False, nn.GELU, legacy=True),),
@@ -194,6 +202,8 @@ NETWORK_CLASSES = {
     "timm.models.repvit.RepVit",
     "timm.models.mobilenetv3.MobileNetV3",
     "timm.models.efficientnet.EfficientNet",
+    "torchvision.models.mnasnet.MNASNet",
+    "torchvision.models.regnet.RegNet",
 }
 
 

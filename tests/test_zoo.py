@@ -1,4 +1,4 @@
-"""Whole timm model families through ``from_reference``: equal parameters and equal logits, or a
+"""Whole timm and torchvision model families through ``from_reference``: equal parameters and equal logits, or a
 refusal that names what has no equivalent (never a silently different network)."""
 
 from __future__ import annotations
@@ -37,6 +37,9 @@ CONVERTS = [
     "mobilenetv4_conv_medium",
 ]
 
+#: torchvision models whose families have no named preset (MNASNet, RegNet X and Y)
+TORCHVISION = ["mnasnet0_5", "mnasnet1_0", "regnet_x_400mf", "regnet_y_400mf"]
+
 #: (model, what the error must name)
 REFUSED = {
     "tf_efficientnet_b0": "pad_type=Conv2dSame at 'conv_stem'",
@@ -68,6 +71,22 @@ def test_timm_model_converts_with_equal_parameters_and_logits(name: str) -> None
     assert (got - expected).abs().max().item() <= 1e-4 * max(1.0, expected.abs().max().item())
     # the converted network is an ordinary preset-style config: it round-trips through JSON
     assert metablock.NetConfig.from_json(ours.cfg.to_json()) == ours.cfg
+
+
+@pytest.mark.parametrize("name", TORCHVISION)
+def test_torchvision_model_converts_with_equal_parameters_and_logits(name: str) -> None:
+    tv = pytest.importorskip("torchvision.models")
+    ref = getattr(tv, name)().eval()
+    state = ref.state_dict()  # MNASNet's loader wants its version metadata: fill the tensors in place
+    with torch.no_grad():
+        for key, value in random_state_dict(manifest_of(state), seed=1).items():
+            state[key].copy_(value)
+    ours = metablock.from_reference(ref)
+    assert _count(ours) == _count(ref)
+    x = seeded_input((2, 3, 64, 64), seed=3)
+    with torch.no_grad():
+        expected, got = ref(x), ours(x)
+    assert (got - expected).abs().max().item() <= 1e-4 * max(1.0, expected.abs().max().item())
 
 
 @pytest.mark.parametrize("name", sorted(REFUSED))
