@@ -53,11 +53,13 @@ def from_reference(module: nn.Module) -> nn.Module:
     Blocks: torchvision ``mobilenetv2.InvertedResidual``, ``mobilenetv3.InvertedResidual``,
     ``efficientnet.MBConv``, ``efficientnet.FusedMBConv``, ``shufflenetv2.InvertedResidual``,
     ``resnet.BasicBlock``, ``resnet.Bottleneck``, ``mnasnet._InvertedResidual`` and
-    ``regnet.ResBottleneckBlock``; timm ``RepViTBlock``, ``RepVitDownsample`` (returned as ``nn.Sequential`` of its stride-1 pre-block and the stride-2 block),
-    ``UniversalInvertedResidual``, ``ConvBnAct``, ``DepthwiseSeparableConv``, ``InvertedResidual``
-    and ``EdgeResidual``. Networks: torchvision ``MobileNetV2``, ``MobileNetV3``, ``EfficientNet``,
-    ``ShuffleNetV2``, ``ResNet``, ``MNASNet``, ``RegNet`` (X and Y); timm ``RepVit`` and the ``EfficientNet`` and ``MobileNetV3`` builder
-    classes (MobileNetV1/V2/V3/V4, EfficientNet/V2/Lite/EdgeTPU, MnasNet, FBNet, TinyNet, LCNet, ...).
+    ``regnet.ResBottleneckBlock``; timm ``RepViTBlock``, ``RepVitDownsample`` (returned as
+    ``nn.Sequential`` of its stride-1 pre-block and the stride-2 block), ``UniversalInvertedResidual``,
+    ``ConvBnAct``, ``DepthwiseSeparableConv``, ``InvertedResidual`` and ``EdgeResidual``.
+    Networks: torchvision ``MobileNetV2``, ``MobileNetV3``, ``EfficientNet``, ``ShuffleNetV2``,
+    ``ResNet``, ``MNASNet`` and ``RegNet`` (X and Y); timm ``RepVit`` and the ``EfficientNet`` and
+    ``MobileNetV3`` builder classes (MobileNetV1/V2/V3/V4, EfficientNet/V2/Lite/EdgeTPU, MnasNet,
+    FBNet, TinyNet, LCNet, ...).
     The result is in the same train/eval mode as ``module``.
 
     Nothing converts silently wrong: a layer no config field expresses (anti-aliasing, TF "same"
