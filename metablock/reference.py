@@ -55,9 +55,11 @@ def from_reference(module: nn.Module) -> nn.Module:
     ``resnet.BasicBlock``, ``resnet.Bottleneck``, ``mnasnet._InvertedResidual`` and
     ``regnet.ResBottleneckBlock``; timm ``RepViTBlock``, ``RepVitDownsample`` (returned as
     ``nn.Sequential`` of its stride-1 pre-block and the stride-2 block), ``UniversalInvertedResidual``,
-    ``ConvBnAct``, ``DepthwiseSeparableConv``, ``InvertedResidual`` and ``EdgeResidual``.
+    ``ConvBnAct``, ``DepthwiseSeparableConv``, ``InvertedResidual``, ``EdgeResidual``, ResNet
+    ``BasicBlock`` and ``Bottleneck``.
     Networks: torchvision ``MobileNetV2``, ``MobileNetV3``, ``EfficientNet``, ``ShuffleNetV2``,
-    ``ResNet``, ``MNASNet`` and ``RegNet`` (X and Y); timm ``RepVit`` and the ``EfficientNet`` and
+    ``ResNet``, ``MNASNet`` and ``RegNet`` (X and Y); timm ``RepVit``, ``ResNet`` (ResNet, ResNet-D,
+    ResNeXt, wide ResNets) and the ``EfficientNet`` and
     ``MobileNetV3`` builder classes (MobileNetV1/V2/V3/V4, EfficientNet/V2/Lite/EdgeTPU, MnasNet,
     FBNet, TinyNet, LCNet, ...).
     The result is in the same train/eval mode as ``module``.
@@ -703,6 +705,87 @@ def _timm_er(m: nn.Module) -> nn.Module:
     return _finish(cfg.replace(**kw), m, pairs)
 
 
+def _timm_resnet_shortcut(m: nn.Module) -> tuple[str, list[tuple[str, str]]]:
+    """The shortcut of a timm ResNet block: none, a strided 1x1 conv + norm, or ``avg_down`` (an
+    average pool, then 1x1 conv + norm)."""
+    down = m.downsample
+    if down is None:
+        return "identity", []
+    layers = list(down)  # type: ignore[arg-type]
+    if isinstance(layers[0], nn.Conv2d):
+        return "conv", [("shortcut.proj.conv", "downsample.0"), ("shortcut.proj.norm", "downsample.1")]
+    pool = layers[0]
+    if not isinstance(pool, (nn.AvgPool2d, nn.Identity)) or (
+        isinstance(pool, nn.AvgPool2d) and (not pool.ceil_mode or pool.count_include_pad)
+    ):
+        raise ConfigError(f"from_reference: a ResNet downsample starting with {pool!r} is not supported")
+    return "avgpool", [("shortcut.proj.conv", "downsample.1"), ("shortcut.proj.norm", "downsample.2")]
+
+
+def _timm_resnet_checks(m: nn.Module) -> None:
+    if getattr(m, "se", None) is not None:
+        raise ConfigError(
+            f"from_reference: timm {type(m).__name__} with attn_layer={type(m.se).__name__}: attention after the "
+            "last conv (SE-ResNet, ECA, ...) has no equivalent yet"
+        )
+    if not isinstance(m.drop_block, nn.Identity):
+        raise ConfigError(f"from_reference: drop_block={type(m.drop_block).__name__} is not supported")
+
+
+@_register(["timm.models.resnet.BasicBlock"])
+def _timm_resnet_basic(m: nn.Module) -> nn.Module:
+    """timm ResNet basic block: 3x3 conv carrying the stride, 3x3 conv, shortcut, activation after the add."""
+    _timm_resnet_checks(m)
+    shortcut, pairs = _timm_resnet_shortcut(m)
+    cfg = presets.resnet_basic(
+        in_chs=m.conv1.in_channels,
+        out_chs=m.conv2.out_channels,
+        stride=m.conv1.stride[0],
+        kernel=m.conv1.kernel_size[0],
+    ).replace(
+        shortcut=shortcut,
+        expand_act=act_name(m.act1),
+        post_act=act_name(m.act2),
+        drop_path=float(getattr(m.drop_path, "drop_prob", 0.0) or 0.0) if m.drop_path is not None else 0.0,
+        **_norm_kwargs(m.bn1),
+    )
+    pairs += [("expand.conv", "conv1"), ("expand.norm", "bn1"), ("project.conv", "conv2"), ("project.norm", "bn2")]
+    return _finish(cfg, m, pairs)
+
+
+@_register(["timm.models.resnet.Bottleneck"])
+def _timm_resnet_bottleneck(m: nn.Module) -> nn.Module:
+    """timm ResNet / ResNeXt bottleneck: 1x1, (grouped) 3x3 carrying the stride, 1x1, shortcut,
+    activation after the add."""
+    _timm_resnet_checks(m)
+    shortcut, pairs = _timm_resnet_shortcut(m)
+    cfg = presets.resnet_bottleneck(
+        in_chs=m.conv1.in_channels,
+        out_chs=m.conv3.out_channels,
+        stride=m.conv2.stride[0],
+        hidden_chs=m.conv1.out_channels,
+        groups=m.conv2.groups,
+        kernel=m.conv2.kernel_size[0],
+    ).replace(
+        shortcut=shortcut,
+        dilation=m.conv2.dilation[0],
+        expand_act=act_name(m.act1),
+        mixer_act=act_name(m.act2),
+        post_act=act_name(m.act3),
+        drop_path=float(getattr(m.drop_path, "drop_prob", 0.0) or 0.0) if m.drop_path is not None else 0.0,
+        **_norm_kwargs(m.bn1),
+    )
+    pairs += [
+        ("expand.conv", "conv1"),
+        ("expand.norm", "bn1"),
+        ("mixer.conv", "conv2"),
+        ("mixer.norm", "bn2"),
+        ("project.conv", "conv3"),
+        ("project.norm", "bn3"),
+    ]
+    return _finish(cfg, m, pairs)
+
+
 @_register(["timm.models._efficientnet_blocks.UniversalInvertedResidual"])
 def _uir(m: nn.Module) -> nn.Module:
     exp = m.pw_exp
@@ -928,6 +1011,35 @@ def _tv_regnet(m: nn.Module) -> nn.Module:
     return _network(m, "regnet", [_cna_layer(m.stem)], blocks, head, pairs)
 
 
+@_register(["timm.models.resnet.ResNet"])
+def _timm_resnet(m: nn.Module) -> nn.Module:
+    """timm ResNet / ResNeXt: one 7x7 or a deep 3-conv stem, max pooling, the blocks, pooling, classifier."""
+    _timm_head_checks_fc(m)
+    if not isinstance(m.maxpool, nn.MaxPool2d):
+        raise ConfigError(f"from_reference: stem pooling {type(m.maxpool).__name__} is not supported; only MaxPool2d")
+    if isinstance(m.conv1, nn.Sequential):  # deep stem: conv-bn-act, conv-bn-act, conv (+ bn1, act1)
+        c = list(m.conv1)  # type: ignore[arg-type]
+        stem = [_cna_layer(nn.Sequential(*c[0:3])), _cna_layer(nn.Sequential(*c[3:6]))]
+        stem.append(_cna_layer(nn.Sequential(c[6], m.bn1, m.act1)))
+        pairs = [
+            ("stem.0.conv", "conv1.0"),
+            ("stem.0.norm", "conv1.1"),
+            ("stem.1.conv", "conv1.3"),
+            ("stem.1.norm", "conv1.4"),
+            ("stem.2.conv", "conv1.6"),
+            ("stem.2.norm", "bn1"),
+        ]
+    else:
+        stem = [_cna_layer(nn.Sequential(m.conv1, m.bn1, m.act1))]
+        pairs = [("stem.0.conv", "conv1"), ("stem.0.norm", "bn1")]
+    pool = m.maxpool
+    stem.append(_lc(kind="maxpool", kernel=pool.kernel_size, stride=pool.stride))
+    blocks = [b for layer in (m.layer1, m.layer2, m.layer3, m.layer4) for b in layer]
+    head = [_lc(kind="pool"), *_dropout(m), _lc(kind="linear", bias=True)]
+    pairs.append((f"head.{len(head) - 1}.fc", "fc"))
+    return _network(m, _timm_name(m), stem, blocks, head, pairs)
+
+
 @_register(["timm.models.repvit.RepVit"])
 def _timm_repvit(m: nn.Module) -> nn.Module:
     blocks: list[nn.Module] = []
@@ -965,6 +1077,14 @@ def _timm_head_checks(m: nn.Module) -> None:
     if pool != "avg":
         raise ConfigError(f"from_reference: global_pool={pool!r} is not supported; only 'avg'")
     if not isinstance(m.classifier, nn.Linear):
+        raise ConfigError("from_reference: a timm model without a classifier (num_classes=0) is not supported")
+
+
+def _timm_head_checks_fc(m: nn.Module) -> None:
+    pool = getattr(m.global_pool, "pool_type", "avg")
+    if pool != "avg":
+        raise ConfigError(f"from_reference: global_pool={pool!r} is not supported; only 'avg'")
+    if not isinstance(m.fc, nn.Linear):
         raise ConfigError("from_reference: a timm model without a classifier (num_classes=0) is not supported")
 
 

@@ -18,6 +18,7 @@ timm = pytest.importorskip("timm")
 
 from timm.models import _efficientnet_blocks as timm_eb  # noqa: E402
 from timm.models import repvit as timm_repvit  # noqa: E402
+from timm.models import resnet as timm_resnet  # noqa: E402
 from torchvision.models import efficientnet as tv_eff  # noqa: E402
 from torchvision.models import mnasnet as tv_mnasnet  # noqa: E402
 from torchvision.models import mobilenetv2 as tv_v2  # noqa: E402
@@ -102,6 +103,21 @@ CASES: dict[str, tuple[object, ...]] = {
     # torchvision RegNet bottleneck (X: no SE; Y: SE; grouped 3x3)
     "regnet-x": (lambda: tv_regnet.ResBottleneckBlock(64, 64, 1, nn.BatchNorm2d, nn.ReLU, 16, 1.0, None),),
     "regnet-y-s2": (lambda: tv_regnet.ResBottleneckBlock(48, 104, 2, nn.BatchNorm2d, nn.ReLU, 8, 1.0, 0.25),),
+    # timm ResNet blocks (ResNet-D avg_down shortcut, ResNeXt groups)
+    "timm-basic-s2": (lambda: timm_resnet.BasicBlock(32, 64, 2, downsample=_downsample(32, 64, 2)),),
+    "timm-bottleneck-avgdown": (
+        lambda: timm_resnet.Bottleneck(
+            64,
+            32,
+            2,
+            downsample=nn.Sequential(
+                nn.AvgPool2d(2, 2, ceil_mode=True, count_include_pad=False), *_downsample(64, 128, 1)
+            ),
+            cardinality=4,
+            base_width=16,
+        ),
+    ),
+    "timm-bottleneck": (lambda: timm_resnet.Bottleneck(128, 32, 1, act_layer=nn.SiLU),),
     # timm RepViT
     "repvit-se": (lambda: timm_repvit.RepViTBlock(48, 2, 3, True, nn.GELU),),
     "repvit-legacy": (lambda: timm_repvit.RepViTBlock(48, 2, 3, False, nn.GELU, legacy=True),),
@@ -204,6 +220,7 @@ NETWORK_CLASSES = {
     "timm.models.efficientnet.EfficientNet",
     "torchvision.models.mnasnet.MNASNet",
     "torchvision.models.regnet.RegNet",
+    "timm.models.resnet.ResNet",
 }
 
 

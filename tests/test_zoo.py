@@ -35,6 +35,11 @@ CONVERTS = [
     "lcnet_050",
     "mobilenetv4_conv_small",  # uir + cn, head norm
     "mobilenetv4_conv_medium",
+    # timm ResNet: 7x7 or deep stem, basic and bottleneck blocks, avg_down shortcuts, ResNeXt groups
+    "resnet10t",
+    "resnet18d",
+    "resnet26",
+    "resnext50_32x4d",
 ]
 
 #: torchvision models whose families have no named preset (MNASNet, RegNet X and Y)
@@ -49,6 +54,9 @@ REFUSED = {
     "efficientnet_b0_gn": "norm layer GroupNormAct",
     "mobilenetv4_conv_aa_large": "aa_layer=AvgPool2d at 'blocks.0.0.aa'",
     "efficientnet_x_b3": "s2d=1 at 'blocks.0.0'",
+    "seresnet50": "attn_layer=SEModule",
+    "resnetaa50": "aa_layer=AvgPool2d at 'layer2.0.aa'",
+    "resnet50_gn": "norm layer GroupNorm",
     "mobilenetv4_hybrid_medium": "no converter for timm.models._efficientnet_blocks.MobileAttention",
 }
 
