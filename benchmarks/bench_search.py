@@ -133,25 +133,24 @@ def main() -> None:
         )
         save(text + "\n", args.out.replace("search.md", "search_samplers.md"))
         return
-    studies = {
-        "default (emo, naswot@64, 300M)": dict(
-            space="emo", score=ScoreSettings(score="naswot", batch_size=16, resolution=64), max_macs=300e6, trials=40
-        ),
-        "emo-224 (naswot@candidate res)": dict(
-            space="emo", score=ScoreSettings(score="naswot", batch_size=16, resolution=None), trials=100
+    studies = {  # label: (settings changes, trials)
+        "default (the main job: emo, predictor@2/7 res, 300M)": (None, 40),
+        "emo-224 (naswot@candidate res)": (
+            dict(space="emo", score=ScoreSettings(score="naswot", batch_size=16, resolution=None), max_macs=None),
+            100,
         ),
     }
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for i, (label, kw) in enumerate(studies.items()):
+        for i, (label, (kw, trials)) in enumerate(studies.items()):
             if args.only and not label.startswith(args.only):
                 continue
-            if args.quick:
-                kw["trials"] = 10 if i == 0 else 20
+            trials = (10 if i == 0 else 20) if args.quick else trials
             cache = os.path.join(tmp, f"costs{i}.sqlite")
             for phase in ("cold", "warm"):
                 out = os.path.join(tmp, f"{i}-{phase}")
-                settings = SearchSettings(out=out, cost_cache=cache, progress=False, seed=0, **kw)  # type: ignore[arg-type]
+                common = dict(out=out, cost_cache=cache, progress=False, seed=0, trials=trials)
+                settings = main_job_settings(**common, **(kw or {}))
                 rows.append(run(f"{label}, {phase}", settings))
                 print(rows[-1])
     head = (

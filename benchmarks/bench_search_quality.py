@@ -218,14 +218,16 @@ def figure(df: pd.DataFrame, budgets: dict[str, float], path: Path) -> None:
                     ax.annotate(str(name), (g.macs.iloc[0] / 1e6, g.trained_acc.max()), xytext=(4, 4),
                                 textcoords="offset points", fontsize=7, color=colour)  # fmt: skip
         ax.axvline(budgets[space] / 1e6, color="k", ls="--", lw=1)
-        ax.text(budgets[space] / 1e6, ax.get_ylim()[0], " budget", rotation=90, va="bottom", ha="right", fontsize=8)
+        ax.text(budgets[space] / 1e6, ax.get_ylim()[1], "budget ", rotation=90, va="top", ha="right", fontsize=8)
         ax.set_xlim(0, budgets[space] / 1e6 * 1.08)
         ax.set_title(f"{space}: budget {budgets[space] / 1e6:.0f}M MACs, {part.seed.nunique()} seeds")
         ax.set_xlabel("MACs (M)")
         ax.set_ylabel("trained accuracy (ground-truth recipe)")
         ax.grid(alpha=0.3)
-    axes[0][0].legend(loc="lower right", fontsize=8, title="ringed: best of each seed", title_fontsize=8)
-    fig.tight_layout()
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False,
+               title="trained candidates of every seed; ringed: each seed's best", title_fontsize=8)  # fmt: skip
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     fig.savefig(path, dpi=120)
     plt.close(fig)
 

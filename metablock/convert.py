@@ -171,7 +171,7 @@ def _layout(model: Any) -> list[tuple[int, int]]:
     from .zoo import model_config
 
     cfg = model if isinstance(model, NetConfig) else model_config(model)
-    return [(s, i) for s, stage in enumerate(cfg.stages) for i in range(stage.depth)]
+    return [(s, i) for s, depth in enumerate(cfg.stage_depths()) for i in range(depth)]
 
 
 def _micronet_network(keys: Sequence[str], layout: list[tuple[int, int]]) -> dict[str, str]:

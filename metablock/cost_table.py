@@ -312,12 +312,14 @@ class CostTable:
     def stage_blocks(self, cfg: NetConfig, stage: StageConfig, in_chs: int) -> list[BlockConfig]:
         """The resolved blocks of one stage on ``in_chs`` input channels (drop path left out), memoised."""
         try:
-            memo: Any = (_stage_key(stage), in_chs, cfg.width_mult)
+            memo: Any = (_stage_key(stage), in_chs, cfg.width_mult, cfg.depth_mult)
             blocks = self._stages.get(memo)
         except TypeError:  # an override value that cannot be hashed
             memo, blocks = None, None
         if blocks is None:
-            alone = NetConfig(stem=(), stages=(stage,), head=(), in_chans=in_chs, width_mult=cfg.width_mult)
+            alone = NetConfig(
+                stem=(), stages=(stage,), head=(), in_chans=in_chs, width_mult=cfg.width_mult, depth_mult=cfg.depth_mult
+            )
             blocks = alone.block_configs()[0]
             if memo is not None:
                 self._stages[memo] = blocks

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -48,6 +49,8 @@ LINEAR_NORMS = ("none", "bn_before", "bn_after")
 
 MIN_RESOLUTION = 8
 MAX_RESOLUTION = 8192
+#: the largest ``NetConfig.depth_mult`` (EfficientNet-L2's is 3.1)
+MAX_DEPTH_MULT = 8.0
 
 
 def _plain(value: Any) -> Any:
@@ -221,6 +224,15 @@ class StageConfig:
         return cls(**data)
 
 
+def _repeat(last: BlockConfig, width: int) -> BlockConfig:
+    """A block added by ``depth_mult``: ``last`` at stride 1 on its own output width; where ``last``
+    had no identity shortcut only because it changed the shape, the repeat takes one."""
+    cfg = last.replace(in_chs=width, stride=1, drop_path=0.0)
+    if cfg.shortcut in ("none", "conv", "avgpool") and (last.in_chs != last.out_chs or last.stride != 1):
+        cfg = cfg.replace(shortcut="identity")
+    return cfg
+
+
 @dataclass(frozen=True, kw_only=True)
 class NetConfig:
     """A whole network: stem layers, stages of Meta Mobile Blocks and head layers.
@@ -234,6 +246,10 @@ class NetConfig:
         num_classes: classifier outputs (``linear`` layers with ``out_chs=0``).
         width_mult: multiplies every stage, stem and head conv width (rounded to multiples of 8);
             1.0 keeps the widths as written.
+        depth_mult: multiplies every stage's depth (rounded up, as EfficientNet's compound scaling).
+            An added block repeats the stage's last written block at stride 1 with its output width
+            as input; a repeat of a stage's only block, which keeps its shape, takes an identity
+            shortcut (as the compound-scaled families' repeated blocks do). 1.0 keeps the depths.
         drop_path_rate: stochastic depth, rising linearly from 0 at block ``drop_path_start`` to the
             rate at the last block (blocks without a shortcut take their place in the schedule but
             no drop path).
@@ -255,6 +271,7 @@ class NetConfig:
     drop_path_rate: float = 0.0
     resolution: int = 224
     drop_path_start: int = 0
+    depth_mult: float = 1.0
 
     def __post_init__(self) -> None:
         conv = {"stem": LayerConfig.from_dict, "head": LayerConfig.from_dict, "stages": StageConfig.from_dict}
@@ -276,7 +293,9 @@ class NetConfig:
             raise ConfigError(f"width_mult must be > 0; got width_mult={self.width_mult}")
         if not 0 <= self.drop_path_rate < 1:
             raise ConfigError(f"drop_path_rate must be in [0, 1); got drop_path_rate={self.drop_path_rate}")
-        depth = sum(s.depth for s in self.stages)
+        if not 0 < self.depth_mult <= MAX_DEPTH_MULT:
+            raise ConfigError(f"depth_mult must be in (0, {MAX_DEPTH_MULT}]; got depth_mult={self.depth_mult}")
+        depth = sum(self.stage_depths())
         if not 0 <= self.drop_path_start < depth:
             raise ConfigError(
                 f"drop_path_start must be a block index in [0, {depth - 1}]; got drop_path_start={self.drop_path_start}"
@@ -292,6 +311,12 @@ class NetConfig:
     def input_size(self) -> tuple[int, int, int]:
         """``(in_chans, resolution, resolution)``: one input of the size the network is meant for."""
         return (self.in_chans, self.resolution, self.resolution)
+
+    def stage_depths(self) -> tuple[int, ...]:
+        """Each stage's number of blocks after ``depth_mult``."""
+        if self.depth_mult == 1.0:
+            return tuple(s.depth for s in self.stages)
+        return tuple(math.ceil(s.depth * self.depth_mult) for s in self.stages)
 
     def scale(self, chs: int) -> int:
         """A width after the width multiplier."""
@@ -310,12 +335,13 @@ class NetConfig:
         """Every block's resolved configuration, stage by stage."""
         out: list[list[BlockConfig]] = []
         chs = self.stem_out()
-        total = sum(s.depth for s in self.stages) - self.drop_path_start
+        depths = self.stage_depths()
+        total = sum(depths) - self.drop_path_start
         index = -self.drop_path_start
         for si, stage in enumerate(self.stages):
             width = self.scale(stage.out_chs)
             blocks = []
-            for i in range(stage.depth):
+            for i in range(depths[si]):
                 changes: dict[str, Any] = {"in_chs": chs, "out_chs": width, "stride": stage.stride if i == 0 else 1}
                 if i == 0:
                     changes.update(stage.first)
@@ -324,7 +350,10 @@ class NetConfig:
                 if self.width_mult != 1.0 and changes.get("hidden_chs", stage.block.hidden_chs):
                     changes["hidden_chs"] = self.scale(changes.get("hidden_chs", stage.block.hidden_chs))
                 try:
-                    cfg = stage.block.replace(**changes)
+                    if i >= stage.depth:  # added by depth_mult: the stage's last written block, repeated
+                        cfg = _repeat(blocks[stage.depth - 1], width)
+                    else:
+                        cfg = stage.block.replace(**changes)
                 except ConfigError as exc:
                     raise ConfigError(f"stage {si} block {i}: {exc}") from None
                 if self.drop_path_rate and cfg.shortcut != "none" and index >= 0:

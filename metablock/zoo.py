@@ -174,23 +174,50 @@ def _effnet_blocks(rows: list[tuple[Any, ...]], eps: float) -> list[BlockConfig]
     return blocks
 
 
-@_model("efficientnet_b0", reference="torchvision.models.efficientnet_b0", paper="efficientnet")
-def efficientnet_b0() -> NetConfig:
-    rows = [
-        ("mb", 1, 3, 1, 32, 16, 1),
-        ("mb", 6, 3, 2, 16, 24, 2),
-        ("mb", 6, 5, 2, 24, 40, 2),
-        ("mb", 6, 3, 2, 40, 80, 3),
-        ("mb", 6, 5, 1, 80, 112, 3),
-        ("mb", 6, 5, 2, 112, 192, 4),
-        ("mb", 6, 3, 1, 192, 320, 1),
-    ]
-    return NetConfig(
-        name="efficientnet_b0",
+_EFFICIENTNET_B0 = [  # kind, expansion, kernel, stride, in, out, depth (torchvision / the paper's Table 1)
+    ("mb", 1, 3, 1, 32, 16, 1),
+    ("mb", 6, 3, 2, 16, 24, 2),
+    ("mb", 6, 5, 2, 24, 40, 2),
+    ("mb", 6, 3, 2, 40, 80, 3),
+    ("mb", 6, 5, 1, 80, 112, 3),
+    ("mb", 6, 5, 2, 112, 192, 4),
+    ("mb", 6, 3, 1, 192, 320, 1),
+]
+#: EfficientNet's compound scaling: (width multiplier, depth multiplier, dropout) per variant
+_EFFICIENTNET_SCALES = {"b0": (1.0, 1.0, 0.2), "b1": (1.0, 1.1, 0.2), "b2": (1.1, 1.2, 0.3), "b3": (1.2, 1.4, 0.3)}
+
+
+def efficientnet(width_mult: float = 1.0, depth_mult: float = 1.0, dropout: float = 0.2, name: str = "") -> NetConfig:
+    """EfficientNet-B0 scaled by compound scaling: every width by ``width_mult`` (rounded to 8) and
+    every stage's depth by ``depth_mult`` (rounded up), as the paper and torchvision do; the head conv
+    is four times the last stage's width. B1-B3 are this function of their multipliers."""
+    cfg = NetConfig(
+        name=name or "efficientnet",
         stem=(_conv(32, 3, 2, "silu"),),
-        stages=stages_from_blocks(_effnet_blocks(rows, 1e-5)),
-        head=(_conv(1280, 1, 1, "silu"), POOL, _dropout(0.2), CLASSIFIER),
+        stages=stages_from_blocks(_effnet_blocks(_EFFICIENTNET_B0, 1e-5)),
+        head=(_conv(1280, 1, 1, "silu"), POOL, _dropout(dropout), CLASSIFIER),
+        width_mult=width_mult,
+        depth_mult=depth_mult,
     )
+    # the head conv (1280, scaled like every width) is four times the scaled last stage, as torchvision's
+    if cfg.scale(1280) != 4 * cfg.scale(_EFFICIENTNET_B0[-1][5]):
+        raise ConfigError(f"efficientnet: width_mult={width_mult} breaks the head = 4 x last stage rule")
+    return cfg
+
+
+def _register_efficientnet(variant: str) -> None:
+    w, d, dropout = _EFFICIENTNET_SCALES[variant]
+    name = f"efficientnet_{variant}"
+    MODELS.add(
+        name,
+        lambda: efficientnet(w, d, dropout, name),
+        reference=f"torchvision.models.{name}",
+        paper=presets.PAPERS["efficientnet"],
+    )
+
+
+for _variant in _EFFICIENTNET_SCALES:
+    _register_efficientnet(_variant)
 
 
 @_model("efficientnet_v2_s", reference="torchvision.models.efficientnet_v2_s", paper="efficientnet_v2")

@@ -21,6 +21,9 @@ REFERENCES = {
     "mobilenet_v3_large": lambda: torchvision.models.mobilenet_v3_large(),
     "mobilenet_v3_small": lambda: torchvision.models.mobilenet_v3_small(),
     "efficientnet_b0": lambda: torchvision.models.efficientnet_b0(stochastic_depth_prob=0.0),
+    "efficientnet_b1": lambda: torchvision.models.efficientnet_b1(stochastic_depth_prob=0.0),
+    "efficientnet_b2": lambda: torchvision.models.efficientnet_b2(stochastic_depth_prob=0.0),
+    "efficientnet_b3": lambda: torchvision.models.efficientnet_b3(stochastic_depth_prob=0.0),
     "efficientnet_v2_s": lambda: torchvision.models.efficientnet_v2_s(stochastic_depth_prob=0.0),
     "shufflenet_v2_x1_0": lambda: torchvision.models.shufflenet_v2_x1_0(),
     "resnet50": lambda: torchvision.models.resnet50(),
@@ -56,11 +59,17 @@ def test_from_reference_gives_the_named_config_and_equal_logits(name: str) -> No
     ref.eval()
     ours = metablock.from_reference(ref).eval()
     named = model_config(name)
-    assert ours.cfg.stages == named.stages and ours.cfg.stem == named.stem and ours.cfg.head == named.head
+    flat = lambda cfg: [b for stage in cfg.block_configs() for b in stage]  # noqa: E731
+    assert flat(ours.cfg) == flat(named)  # every resolved block, width and depth multipliers applied
+    if named.width_mult == 1.0 and named.depth_mult == 1.0:
+        assert ours.cfg.stages == named.stages and ours.cfg.stem == named.stem and ours.cfg.head == named.head
+    preset = build(named).eval()
+    preset.load_state_dict(ours.state_dict())  # strict: the preset has exactly the reference's layout
     with torch.no_grad():
-        expected, got = ref(X), ours(X)
+        expected, got, converted = ref(X), preset(X), ours(X)
     scale = max(1.0, expected.abs().max().item())
     assert (got - expected).abs().max().item() <= 1e-4 * scale
+    assert (converted - expected).abs().max().item() <= 1e-4 * scale
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -159,6 +168,18 @@ def test_reparameterize_merges_repvit_distillation_heads_as_timm_does() -> None:
     assert len(heads) == 1 and heads[0].out_features == 1000
     scale = max(1.0, expected.abs().max().item())
     assert (got - expected).abs().max().item() <= 1e-4 * scale
+
+
+def test_efficientnet_variants_are_one_function_of_their_multipliers() -> None:
+    b3 = model_config("efficientnet_b3")
+    assert (b3.width_mult, b3.depth_mult) == (1.2, 1.4)
+    assert b3.stages == model_config("efficientnet_b0").stages  # scaled, not copied
+    assert b3.stage_depths() == (2, 3, 3, 5, 5, 6, 2)  # ceil(depth x 1.4) of B0's (1, 2, 2, 3, 3, 4, 1)
+    assert metablock.zoo.efficientnet(1.2, 1.4, 0.3, "efficientnet_b3") == b3  # type: ignore[attr-defined]
+    repeated = [b for b in b3.block_configs()[0]]
+    assert [b.shortcut for b in repeated] == ["none", "identity"]  # the repeat of a shape-changing block
+    with pytest.raises(metablock.ConfigError, match="depth_mult"):
+        b3.replace(depth_mult=0)
 
 
 def test_stages_from_blocks_gives_the_blocks_back() -> None:

@@ -25,7 +25,15 @@ def tables() -> dict[str, str]:
         "blocks": presets_markdown(),
         "networks": networks_markdown(),
         "scores": ground_truth_markdown(ROOT / "benchmarks" / "results" / "ground_truth.parquet"),
+        "search_quality": _table_of(ROOT / "benchmarks" / "results" / "search_quality.md"),
     }
+
+
+def _table_of(path: Path) -> str:
+    """The Markdown table of a benchmark's saved report."""
+    if not path.exists():
+        return f"(no results yet: run python benchmarks/{path.stem.replace('search_', 'bench_search_')}.py)"
+    return "\n".join(line for line in path.read_text().splitlines() if line.startswith("|"))
 
 
 def render(text: str) -> str:
