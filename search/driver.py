@@ -366,7 +366,6 @@ def objective(trial: Any, settings: SearchSettings, evaluator: Evaluator) -> tup
     t0 = time.perf_counter()
     cand = evaluator.space.suggest(trial)
     trial.set_user_attr("time_suggest_s", time.perf_counter() - t0)  # the sampler's share
-    trial.set_user_attr("config", cand.net.to_dict())
     trial.set_user_attr("arch", cand.arch)
     trial.set_user_attr("resolution", cand.resolution)
     costs = evaluator.costs(cand)
@@ -380,9 +379,12 @@ def objective(trial: Any, settings: SearchSettings, evaluator: Evaluator) -> tup
     t1 = time.perf_counter()
     trial.set_user_attr("time_costs_s", t1 - t0)
     if over:
+        # its choices (arch), costs and constraints are kept; the full config is not: most draws of
+        # a tight budget are over it, and their configs would dominate the storage's size
         trial.set_user_attr("status", "over_budget")
         trial.set_user_attr("reason", "over budget: " + ", ".join(over))
         raise BudgetExceeded(", ".join(over))
+    trial.set_user_attr("config", cand.net.to_dict())
 
     model = seeded_build(cand.net, settings.seed)
     single = len(settings.objectives) == 1
@@ -409,20 +411,18 @@ def objective(trial: Any, settings: SearchSettings, evaluator: Evaluator) -> tup
 
 def over_budget(trial: Any) -> bool:
     """Whether a trial was a candidate over a budget (PRUNED before scoring)."""
-    from optuna.trial import TrialState
-
-    return trial.state == TrialState.PRUNED and trial.user_attrs.get("status") == "over_budget"
+    # state names, not TrialState: this runs for every trial of the study after every trial
+    return trial.state.name == "PRUNED" and trial.user_attrs.get("status") == "over_budget"
 
 
 def counted(trial: Any) -> bool:
     """Whether a trial counts toward the study's ``trials``: it was scored (see the module docstring)."""
-    from optuna.trial import TrialState
-
-    if trial.state == TrialState.COMPLETE:
+    state = trial.state.name
+    if state == "COMPLETE":
         return True
-    if trial.state == TrialState.PRUNED:
-        return not over_budget(trial)
-    return trial.state == TrialState.FAIL and FAULT in trial.user_attrs
+    if state == "PRUNED":
+        return trial.user_attrs.get("status") != "over_budget"
+    return state == "FAIL" and FAULT in trial.user_attrs
 
 
 def finished(study: Any) -> int:
@@ -437,14 +437,12 @@ def _taken(study: Any, before: int | None = None) -> int:
 
 def _census(study: Any, before: int | None = None) -> tuple[int, int]:
     """``(taken, over budget)``: :func:`_taken` and the number of over-budget draws, in one pass."""
-    from optuna.trial import TrialState
-
-    live = (TrialState.RUNNING,) if before is None else (TrialState.RUNNING, TrialState.WAITING)
+    live = ("RUNNING",) if before is None else ("RUNNING", "WAITING")
     taken = over = 0
     for t in study.get_trials(deepcopy=False):
         if before is not None and t.number >= before:
             continue
-        if counted(t) or t.state in live:
+        if counted(t) or t.state.name in live:
             taken += 1
         elif over_budget(t):
             over += 1
