@@ -471,6 +471,7 @@ def _mnasnet_ir(m: nn.Module) -> nn.Module:
         in_chs=pw.in_channels,
         out_chs=pwl.out_channels,
         stride=dw.stride[0],
+        exp_ratio=pw.out_channels / pw.in_channels,
         hidden_chs=pw.out_channels,
         expand="pw",
         expand_act=act_name(layers[2]),
@@ -519,8 +520,14 @@ def _regnet_block(m: nn.Module) -> nn.Module:
         pairs += [("shortcut.proj.conv", "proj.0"), ("shortcut.proj.norm", "proj.1")]
     se = getattr(f, "se", None)
     if se is not None:
+        squeeze = se.fc1.out_channels  # RegNet-Y: round(se_ratio x block input width)
         cfg = cfg.replace(
-            se_chs=se.fc1.out_channels, se_act=act_name(se.activation), se_gate=act_name(se.scale_activation)
+            se_ratio=squeeze / cfg.in_chs,
+            se_ref="in",
+            se_round="round",
+            se_chs=squeeze,
+            se_act=act_name(se.activation),
+            se_gate=act_name(se.scale_activation),
         )
         pairs += _se_pairs("f.se")
     return _finish(cfg, m, pairs)

@@ -163,6 +163,69 @@ def mobilenet_v3_small() -> NetConfig:
     return _mobilenet_v3("mobilenet_v3_small", _V3_SMALL, 1024)
 
 
+# -------------------------------------------------------------------------------- RegNet
+def regnet(name: str, depths: list[int], widths: list[int], group_width: int, se_ratio: float = 0.0) -> NetConfig:
+    """A RegNet X (``se_ratio`` 0) or Y (0.25) from its resolved stage depths and widths: a 3x3 stem of
+    32, then bottlenecks of ratio 1 whose 3x3 conv has ``width // group_width`` groups and carries the
+    stride, SE on the block input width (Y), ReLU after the add; average pooling and a classifier."""
+    blocks = []
+    chs = 32
+    for depth, width in zip(depths, widths, strict=True):
+        for i in range(depth):
+            cfg = presets.resnet_bottleneck(
+                in_chs=chs, out_chs=width, stride=2 if i == 0 else 1, hidden_chs=width, groups=width // group_width
+            )
+            if se_ratio:
+                cfg = cfg.replace(se_ratio=se_ratio, se_ref="in", se_round="round", se_act="relu", se_gate="sigmoid")
+            blocks.append(cfg)
+            chs = width
+    return NetConfig(
+        name=name, stem=(_conv(32, 3, 2, "relu"),), stages=stages_from_blocks(blocks), head=(POOL, CLASSIFIER)
+    )
+
+
+@_model("regnet_y_400mf", reference="torchvision.models.regnet_y_400mf", paper="regnet")
+def regnet_y_400mf() -> NetConfig:
+    # the quantised design (depth 16, w0 48, wa 27.89, wm 2.09, group width 8) resolves to these stages
+    return regnet("regnet_y_400mf", [1, 3, 6, 6], [48, 104, 208, 440], 8, se_ratio=0.25)
+
+
+# ---------------------------------------------------------------------------- MNASNet
+_MNASNET_A = [  # expansion, kernel, stride, out, repeats (MnasNet-B1 of the paper; torchvision mnasnet1_0)
+    (3, 3, 2, 24, 3),
+    (3, 5, 2, 40, 3),
+    (6, 5, 2, 80, 3),
+    (6, 3, 1, 96, 2),
+    (6, 5, 2, 192, 4),
+    (6, 3, 1, 320, 1),
+]
+
+
+@_model("mnasnet_100", reference="torchvision.models.mnasnet1_0", paper="mnasnet")
+def mnasnet_100() -> NetConfig:
+    """MnasNet-B1 at width 1.0 as torchvision builds it: 3x3 stem of 32, a depthwise-separable block to
+    16 without skip, inverted residuals (ReLU) with a skip wherever the shape is kept, a 1x1 head of
+    1280, dropout 0.2. BatchNorm momentum 1 - 0.9997 (TensorFlow's decay)."""
+    bn = {"norm_momentum": 1 - 0.9997}
+    blocks = [
+        BlockConfig(in_chs=32, out_chs=16, expand="none", mixer="dwconv", kernel=3, project="pw", shortcut="none", **bn)
+    ]
+    chs = 16
+    for e, k, s, out, n in _MNASNET_A:
+        for i in range(n):
+            stride = s if i == 0 else 1
+            cfg = presets.mobilenet_v2_ir(in_chs=chs, out_chs=out, stride=stride, exp_ratio=e, kernel=k)
+            blocks.append(cfg.replace(expand_act="relu", mixer_act="relu", **bn))
+            chs = out
+    layer_bn = {"momentum": 1 - 0.9997}
+    return NetConfig(
+        name="mnasnet_100",
+        stem=(_conv(32, 3, 2, "relu", **layer_bn),),
+        stages=stages_from_blocks(blocks),
+        head=(_conv(1280, 1, 1, "relu", **layer_bn), POOL, _dropout(0.2), CLASSIFIER),
+    )
+
+
 # --------------------------------------------------------------------------- EfficientNet
 def _effnet_blocks(rows: list[tuple[Any, ...]], eps: float) -> list[BlockConfig]:
     blocks = []
