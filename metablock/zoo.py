@@ -77,6 +77,27 @@ def _dropout(p: float) -> LayerConfig:
 CLASSIFIER = LayerConfig(kind="linear", bias=True)
 
 
+# ---------------------------------------------------------------------------- MobileNetV1
+_V1 = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), *[(512, 1)] * 5, (1024, 2), (1024, 1)]
+
+
+@_model("mobilenet_v1", reference="timm mobilenetv1_100", paper="mobilenet_v1")
+def mobilenet_v1() -> NetConfig:
+    """MobileNetV1 at width 1.0 as timm's ``mobilenetv1_100`` builds it (Table 1 of the paper, with
+    ReLU6): a 3x3 stem of 32, thirteen depthwise-separable blocks, average pooling, a classifier."""
+    blocks = []
+    chs = 32
+    for out, stride in _V1:
+        blocks.append(presets.mobilenet_v1_dws(in_chs=chs, out_chs=out, stride=stride, act="relu6"))
+        chs = out
+    return NetConfig(
+        name="mobilenet_v1",
+        stem=(_conv(32, 3, 2, "relu6"),),
+        stages=stages_from_blocks(blocks),
+        head=(POOL, CLASSIFIER),
+    )
+
+
 # ---------------------------------------------------------------------------- MobileNetV2
 @_model("mobilenet_v2", reference="torchvision.models.mobilenet_v2", paper="mobilenet_v2")
 def mobilenet_v2() -> NetConfig:
