@@ -39,6 +39,7 @@ PAPERS = {
     "mobilenet_v4": "MobileNetV4: Universal Models for the Mobile Ecosystem, https://arxiv.org/abs/2404.10518",
     "senet": "Squeeze-and-Excitation Networks, https://arxiv.org/abs/1709.01507",
     "regnet": "Designing Network Design Spaces (RegNet), https://arxiv.org/abs/2003.13678",
+    "lcnet": "PP-LCNet: A Lightweight CPU Convolutional Neural Network, https://arxiv.org/abs/2109.15099",
     "mnasnet": "MnasNet: Platform-Aware Neural Architecture Search for Mobile, https://arxiv.org/abs/1807.11626",
 }
 

@@ -98,6 +98,41 @@ def mobilenet_v1() -> NetConfig:
     )
 
 
+# ------------------------------------------------------------------------------- PP-LCNet
+_LCNET = [  # out, kernel, stride, SE (PP-LCNet Table 1 at scale 1.0; timm lcnet_100)
+    (32, 3, 1, False),
+    (64, 3, 2, False),
+    (64, 3, 1, False),
+    (128, 3, 2, False),
+    (128, 3, 1, False),
+    (256, 3, 2, False),
+    *[(256, 5, 1, False)] * 5,
+    (512, 5, 2, True),
+    (512, 5, 1, True),
+]
+
+
+@_model("lcnet_100", reference="timm lcnet_100", paper="lcnet")
+def lcnet_100() -> NetConfig:
+    """PP-LCNet at scale 1.0 as timm builds it: a 3x3 stem of 16, depthwise-separable blocks with
+    h-swish after both convs and no skip, SE (a quarter of the width, ReLU, hard sigmoid) in the last
+    two; pooling, then a 1x1 conv of 1280 with bias and h-swish on the pooled features, a classifier."""
+    blocks = []
+    chs = 16
+    for out, kernel, stride, se in _LCNET:
+        cfg = presets.mobilenet_v1_dws(in_chs=chs, out_chs=out, stride=stride, kernel=kernel, act="hswish")
+        if se:
+            cfg = cfg.replace(se_chs=chs // 4, se_act="relu", se_gate="hsigmoid")
+        blocks.append(cfg)
+        chs = out
+    return NetConfig(
+        name="lcnet_100",
+        stem=(_conv(16, 3, 2, "hswish"),),
+        stages=stages_from_blocks(blocks),
+        head=(POOL, LayerConfig(kind="linear", out_chs=1280, bias=True, act="hswish"), CLASSIFIER),
+    )
+
+
 # ---------------------------------------------------------------------------- MobileNetV2
 @_model("mobilenet_v2", reference="torchvision.models.mobilenet_v2", paper="mobilenet_v2")
 def mobilenet_v2() -> NetConfig:

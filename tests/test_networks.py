@@ -36,6 +36,7 @@ REFERENCES = {
     "repvit_m2_3": lambda: timm.create_model("repvit_m2_3"),
     "mobilenetv4_conv_small": lambda: timm.create_model("mobilenetv4_conv_small"),
     "mobilenet_v1": lambda: timm.create_model("mobilenetv1_100"),
+    "lcnet_100": lambda: timm.create_model("lcnet_100"),
 }
 MODELS = list_models()
 X = seeded_input((2, 3, 64, 64), seed=7)
