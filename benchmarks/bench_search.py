@@ -106,6 +106,9 @@ def sampler_rows(tmp: str, samplers: list[str], trials: int | None) -> list[str]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--samplers", action="store_true", help="over-budget draws of the main job, per sampler")
+    parser.add_argument(
+        "--sampler-names", default="tpe,nsga2,random,gp", help="with --samplers: which samplers (default: all four)"
+    )
     parser.add_argument("--quick", action="store_true", help="10 and 20 trials instead of 40 and 100")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--only", choices=("default", "emo-224"), default=None, help="run one of the two studies")
@@ -114,7 +117,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     if args.samplers:
         with tempfile.TemporaryDirectory() as tmp:
-            lines = sampler_rows(tmp, ["tpe", "nsga2", "random", "gp"], 20 if args.quick else None)
+            lines = sampler_rows(tmp, args.sampler_names.split(","), 20 if args.quick else None)
         load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",)
         settings = main_job_settings()
         text = "\n".join(
@@ -123,7 +126,8 @@ def main() -> None:
                 "",
                 f"The main job (`metablock search`: space {settings.space}, score {settings.score.score}, MACs budget "
                 f"{(settings.max_macs or 0) / 1e6:g}M, {settings.trials} scored trials) once per sampler on a warm "
-                f"cost table. Command: `python benchmarks/bench_search.py --samplers{' --quick' if args.quick else ''}`"
+                f"cost table. Command: `python benchmarks/bench_search.py --samplers --sampler-names "
+                f"{args.sampler_names}{' --quick' if args.quick else ''}`"
                 f"; torch {torch.__version__}, {args.threads} threads, {processor()}, {os.cpu_count()} cores, load "
                 f"average after the run {load[0]:.1f}. Over-budget draws take no scored slot; their time is the "
                 "sum of their trial durations (sampling, costs, storage).",
