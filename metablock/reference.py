@@ -693,6 +693,7 @@ def _timm_er(m: nn.Module) -> nn.Module:
         in_chs=exp.in_channels,
         out_chs=m.conv_pwl.out_channels,
         stride=exp.stride[0],
+        exp_ratio=exp.out_channels / exp.in_channels,
         hidden_chs=exp.out_channels,
         expand="fused",
         expand_kernel=exp.kernel_size[0],

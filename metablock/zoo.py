@@ -703,6 +703,80 @@ def _cn(in_chs: int, out_chs: int, kernel: int, stride: int) -> BlockConfig:
     )
 
 
+def _er(in_chs: int, out_chs: int, kernel: int, stride: int, exp_ratio: float) -> BlockConfig:
+    """MobileNetV4's FusedIB (EfficientNet-EdgeTPU's EdgeResidual): a k×k expansion carrying the
+    stride, then a linear 1x1 projection."""
+    return BlockConfig(
+        in_chs=in_chs,
+        out_chs=out_chs,
+        stride=stride,
+        exp_ratio=exp_ratio,
+        expand="fused",
+        expand_kernel=kernel,
+        expand_act="relu",
+        mixer="identity",
+        project="pw",
+        shortcut="identity" if stride == 1 and in_chs == out_chs else "none",
+    )
+
+
+#: MobileNetV4 conv medium and large (the paper's Tables 11 and 12, timm's arch definitions):
+#: the FusedIB stem block, then UIB rows of (start dw, mid dw, stride, expansion, out, repeats)
+_MNV4 = {
+    "mobilenetv4_conv_medium": (
+        32,
+        (48, 3, 2, 4.0),
+        [
+            (3, 5, 2, 4, 80, 1), (3, 3, 1, 2, 80, 1),
+            (3, 5, 2, 6, 160, 1), (3, 3, 1, 4, 160, 2), (3, 5, 1, 4, 160, 1), (3, 3, 1, 4, 160, 1),
+            (3, 0, 1, 4, 160, 1), (0, 0, 1, 2, 160, 1), (3, 0, 1, 4, 160, 1),
+            (5, 5, 2, 6, 256, 1), (5, 5, 1, 4, 256, 1), (3, 5, 1, 4, 256, 2), (0, 0, 1, 4, 256, 1),
+            (3, 0, 1, 4, 256, 1), (3, 5, 1, 2, 256, 1), (5, 5, 1, 4, 256, 1), (0, 0, 1, 4, 256, 2),
+            (5, 0, 1, 2, 256, 1),
+        ],
+    ),
+    "mobilenetv4_conv_large": (
+        24,
+        (48, 3, 2, 4.0),
+        [
+            (3, 5, 2, 4, 96, 1), (3, 3, 1, 4, 96, 1),
+            (3, 5, 2, 4, 192, 1), (3, 3, 1, 4, 192, 3), (3, 5, 1, 4, 192, 1), (5, 3, 1, 4, 192, 5),
+            (3, 0, 1, 4, 192, 1),
+            (5, 5, 2, 4, 512, 4), (5, 0, 1, 4, 512, 1), (5, 3, 1, 4, 512, 1), (5, 0, 1, 4, 512, 2),
+            (5, 3, 1, 4, 512, 1), (5, 5, 1, 4, 512, 1), (5, 0, 1, 4, 512, 3),
+        ],
+    ),
+}  # fmt: skip
+
+
+def mobilenetv4_conv(name: str) -> NetConfig:
+    """MobileNetV4 conv medium or large: a 3x3 stem, a FusedIB block, UIB blocks (ExtraDW, IB,
+    ConvNeXt and FFN forms), a 1x1 conv of 960, pooling, a 1280 linear with BatchNorm and ReLU."""
+    stem, (er_out, er_k, er_s, er_e), rows = _MNV4[name]
+    blocks = [_er(stem, er_out, er_k, er_s, er_e)]
+    chs = er_out
+    for a, k, s, e, c, r in rows:
+        for i in range(r):
+            blocks.append(presets._uib(chs, c, s if i == 0 else 1, float(e), a, k))
+            chs = c
+    blocks.append(_cn(chs, 960, 1, 1))
+    return NetConfig(
+        name=name,
+        stem=(_conv(stem, 3, 2),),
+        stages=stages_from_blocks(blocks),
+        head=(POOL, LayerConfig(kind="linear", out_chs=1280, bias=False, norm="bn_after", act="relu"), CLASSIFIER),
+    )
+
+
+for _name in _MNV4:
+    MODELS.add(
+        _name,
+        (lambda n=_name: mobilenetv4_conv(n)),
+        reference=f"timm {_name}",
+        paper=presets.PAPERS["mobilenet_v4"],
+    )
+
+
 @_model("mobilenetv4_conv_small", reference="timm mobilenetv4_conv_small", paper="mobilenet_v4")
 def mobilenetv4_conv_small() -> NetConfig:
     blocks = [_cn(32, 32, 3, 2), _cn(32, 32, 1, 1), _cn(32, 96, 3, 2), _cn(96, 64, 1, 1)]

@@ -37,6 +37,8 @@ REFERENCES = {
     "mobilenetv4_conv_small": lambda: timm.create_model("mobilenetv4_conv_small"),
     "mobilenet_v1": lambda: timm.create_model("mobilenetv1_100"),
     "lcnet_100": lambda: timm.create_model("lcnet_100"),
+    "mobilenetv4_conv_medium": lambda: timm.create_model("mobilenetv4_conv_medium"),
+    "mobilenetv4_conv_large": lambda: timm.create_model("mobilenetv4_conv_large"),
 }
 MODELS = list_models()
 X = seeded_input((2, 3, 64, 64), seed=7)
