@@ -636,6 +636,9 @@ for _key in _MICRONET:
 
 # -------------------------------------------------------------------------------- RepViT
 _REPVIT = {
+    # repvit_m0_6 exists only in the official code (THU-MIG/RepViT model/repvit.py): its block list
+    # regrouped as timm groups the others (each stage's last block is the next downsample's pre-block)
+    "repvit_m0_6": ((40, 80, 160, 320), (1, 1, 8, 1)),
     "repvit_m0_9": ((48, 96, 192, 384), (2, 2, 14, 2)),
     "repvit_m1_0": ((56, 112, 224, 448), (2, 2, 14, 2)),
     "repvit_m1_1": ((64, 128, 256, 512), (2, 2, 12, 2)),
@@ -681,7 +684,8 @@ def repvit_network(
 
 def _register_repvit(key: str) -> None:
     dims, depths = _REPVIT[key]
-    MODELS.add(key, lambda: repvit_network(key, dims, depths), reference=f"timm {key}", paper=presets.PAPERS["repvit"])
+    ref = "THU-MIG/RepViT model/repvit.py repvit_m0_6" if key == "repvit_m0_6" else f"timm {key}"
+    MODELS.add(key, lambda: repvit_network(key, dims, depths), reference=ref, paper=presets.PAPERS["repvit"])
 
 
 for _key in _REPVIT:

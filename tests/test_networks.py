@@ -29,6 +29,10 @@ REFERENCES = {
     "resnet50": lambda: torchvision.models.resnet50(),
     "regnet_y_400mf": lambda: torchvision.models.regnet_y_400mf(),
     "mnasnet_100": lambda: torchvision.models.mnasnet1_0(),
+    # the official repvit_m0_6's block list is timm's RepVit class at these dims and depths
+    "repvit_m0_6": lambda: timm.models.repvit.RepVit(
+        embed_dim=(40, 80, 160, 320), depth=(1, 1, 8, 1), distillation=True
+    ),
     "repvit_m0_9": lambda: timm.create_model("repvit_m0_9"),
     "repvit_m1_0": lambda: timm.create_model("repvit_m1_0"),
     "repvit_m1_1": lambda: timm.create_model("repvit_m1_1"),
