@@ -27,9 +27,20 @@ def package_references() -> dict[str, Callable[[], Any]]:
         "efficientnet_v2_s": tv.efficientnet_v2_s,
         "shufflenet_v2_x1_0": tv.shufflenet_v2_x1_0,
         "resnet50": tv.resnet50,
+        "efficientnet_b1": tv.efficientnet_b1,
+        "efficientnet_b2": tv.efficientnet_b2,
+        "efficientnet_b3": tv.efficientnet_b3,
+        "regnet_y_400mf": tv.regnet_y_400mf,
+        "mnasnet_100": tv.mnasnet1_0,
+        "mobilenet_v1": lambda: timm.create_model("mobilenetv1_100"),
+        "lcnet_100": lambda: timm.create_model("lcnet_100"),
+        # only in the official code; its block list is timm's RepVit class at these dims and depths
+        "repvit_m0_6": lambda: timm.models.repvit.RepVit(
+            embed_dim=(40, 80, 160, 320), depth=(1, 1, 8, 1), distillation=True
+        ),
     }
     for name in list_models():
-        if name.startswith(("repvit_", "mobilenetv4_")):
+        if name.startswith(("repvit_", "mobilenetv4_")) and name not in refs:
             refs[name] = lambda n=name: timm.create_model(n)
     return refs
 
