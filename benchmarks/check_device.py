@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         study = run_search(SearchSettings(space="emo", score=score, trials=4, out=tmp, progress=False))
         t_study = time.perf_counter() - t0
         df = results(study)
-        for _, row in df[df.state == "COMPLETE"].iterrows():
+        for _, row in df[df.state == "complete"].iterrows():
             model = seeded_build(config_of(row), 0)
             on_cpu = compute_score(model, replace(score, device="cpu"), int(row.resolution))
             ok = close(on_cpu, float(row.score), args.rtol)

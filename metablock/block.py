@@ -162,7 +162,9 @@ class MetaMobileBlock(nn.Module):
         else:
             self.post_dw = nn.Identity()
         self.layer_scale = LayerScale2d(w["main_out"], cfg.layer_scale) if cfg.layer_scale else nn.Identity()
-        self.drop_path = DropPath(cfg.drop_path) if cfg.drop_path else nn.Identity()
+        # stochastic depth drops the residual branch; without a shortcut there is none (as timm/torchvision)
+        has_branch = cfg.drop_path and cfg.shortcut != "none"
+        self.drop_path = DropPath(cfg.drop_path) if has_branch else nn.Identity()
         # a joining shortcut returns a fresh tensor, which the post activation may overwrite
         self.post_act = create_act(cfg.post_act, cfg.out_chs, inplace=cfg.shortcut != "none")
 

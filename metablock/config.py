@@ -251,7 +251,7 @@ class BlockConfig:
         norm_eps: epsilon of every norm.
         norm_momentum: BatchNorm momentum.
         layer_scale: initial value of a per-channel scale on the residual branch; None = off.
-        drop_path: stochastic depth rate of the residual branch.
+        drop_path: stochastic depth rate of the residual branch (no effect without a shortcut).
         mixer_first: RepViT order: F, SE and a 1x1 transition first, then expand/project as an FFN
             with the shortcut.
     """

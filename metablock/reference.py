@@ -8,6 +8,8 @@ nor timm is imported here: converters are looked up by the class's module and na
 
 from __future__ import annotations
 
+import copy
+import warnings
 from collections.abc import Callable, Sequence
 
 import torch
@@ -126,16 +128,23 @@ def _check_outputs(ref: nn.Module, ours: nn.Module, name: str, side: int = 32) -
         chs = cfg.in_chans
     else:
         chs = next(m for m in ours.modules() if isinstance(m, MetaMobileBlock)).cfg.in_chs
-    gen = torch.Generator().manual_seed(0)
     param = next(ref.parameters())
-    x = torch.randn(2, chs, side, side, generator=gen, dtype=param.dtype).to(param.device)
+    if param.dtype != torch.float32 or param.device.type != "cpu":  # compare in the converted module's form
+        ref = copy.deepcopy(ref).to(device="cpu", dtype=torch.float32)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(2, chs, side, side, generator=gen)
     modes = [(m, m.training) for m in (*ref.modules(), *ours.modules())]
     try:
         ref.eval(), ours.eval()
         with torch.no_grad():
             try:
                 want = ref(x)
-            except Exception:  # the reference cannot take this input (e.g. a fixed size): nothing to compare
+            except Exception as exc:  # the reference cannot take this input (e.g. a fixed size)
+                warnings.warn(
+                    f"from_reference: {name} could not run on a {side}x{side} check input ({exc!r}); "
+                    "the conversion is returned without the output check",
+                    stacklevel=3,
+                )
                 return
             got = ours(x)
     finally:
@@ -238,6 +247,11 @@ def load_mapped(
             raise ConfigError(f"reference state dict has no {their!r} for {key!r}")
         value = source[their]
         if value.shape != ours[key].shape:
+            if value.numel() != ours[key].numel():
+                raise ConfigError(
+                    f"from_reference: {their!r} has shape {tuple(value.shape)} where the converted block needs "
+                    f"{tuple(ours[key].shape)}; a grouping or kernel of the reference is not supported there"
+                )
             value = value.reshape(ours[key].shape)
         new[key] = value
         renamed[key] = their
@@ -251,6 +265,8 @@ def load_mapped(
 
 
 def _finish(cfg: BlockConfig, module: nn.Module, pairs: Sequence[tuple[str, str]]) -> MetaMobileBlock:
+    if cfg.shortcut == "none" and cfg.drop_path:  # the references drop nothing without a skip
+        cfg = cfg.replace(drop_path=0.0)
     block = MetaMobileBlock(canonical(cfg))
     load_mapped(block, module.state_dict(), pairs, reference=module)
     return block

@@ -106,7 +106,7 @@ def _number(text: str) -> float:
 
     try:
         return float(Fraction(text.strip()))
-    except (ValueError, ZeroDivisionError):
+    except (ValueError, ZeroDivisionError, OverflowError):
         raise argparse.ArgumentTypeError(f"expected a number or a fraction such as 2/7; got {text!r}") from None
 
 

@@ -287,3 +287,28 @@ def test_a_converter_that_loses_an_attribute_is_caught_by_the_output_check(monke
         metablock.from_reference(ref)
     monkeypatch.undo()
     assert isinstance(metablock.from_reference(ref), metablock.MetaMobileBlock)
+
+
+def test_grouped_or_larger_kernels_than_the_slot_takes_are_refused_not_reshaped() -> None:
+    for ref in (
+        timm_eb.DepthwiseSeparableConv(32, 32, 3, group_size=8),
+        timm_eb.InvertedResidual(32, 32, 3, exp_ratio=4.0, exp_kernel_size=3),
+    ):
+        with pytest.raises(metablock.ConfigError, match="has shape"):
+            metablock.from_reference(ref)
+
+
+def test_a_reference_in_another_dtype_converts_and_is_checked() -> None:
+    ref = tv_v2.InvertedResidual(16, 16, 1, 4).to(torch.bfloat16)
+    ours = metablock.from_reference(ref)
+    assert next(ours.parameters()).dtype == torch.float32 and next(ref.parameters()).dtype == torch.bfloat16
+
+
+def test_blocks_without_a_skip_drop_nothing_in_training_like_the_reference() -> None:
+    ref = timm_eb.InvertedResidual(16, 24, 3, stride=2, exp_ratio=4.0, drop_path_rate=0.5).train()
+    ours = metablock.from_reference(ref).train()
+    assert ours.cfg.drop_path == 0.0
+    built = metablock.MetaMobileBlock(ours.cfg.replace(drop_path=0.5)).train()  # a stray rate has no effect
+    x = seeded_input((64, 16, 8, 8), seed=4)
+    for block in (ours, built):
+        assert (block(x).flatten(1).abs().sum(1) > 0).all()
