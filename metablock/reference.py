@@ -78,16 +78,21 @@ def from_reference(module: nn.Module) -> nn.Module:
         >>> block.cfg.mixer, block.cfg.stride
         ('dwconv', 2)
     """
+    _refuse_unexpressed(module)
+    out = _convert(module)
+    out.train(module.training)
+    _check_outputs(module, out, _qualname(module))
+    return out
+
+
+def _convert(module: nn.Module) -> nn.Module:
+    """The converter's result alone (a network's blocks: the network is checked as a whole)."""
     name = _qualname(module)
     if name not in CONVERTERS:
         raise ConfigError(
             f"from_reference has no converter for {name}; supported: {', '.join(list_reference_classes())}"
         )
-    _refuse_unexpressed(module)
-    out = CONVERTERS.get(name)(module)
-    out.train(module.training)
-    _check_outputs(module, out, name)
-    return out
+    return CONVERTERS.get(name)(module)
 
 
 #: Reference module classes whose effect no config field expresses: (class name, attribute, why).
@@ -275,6 +280,11 @@ def _finish(cfg: BlockConfig, module: nn.Module, pairs: Sequence[tuple[str, str]
 def _cna(prefix: str, their: str, norm: str = "1") -> list[tuple[str, str]]:
     """Pairs for one of our ConvNormAct units from a torchvision Conv2dNormActivation-like layout."""
     return [(f"{prefix}.conv", f"{their}.0"), (f"{prefix}.norm", f"{their}.{norm}")]
+
+
+def _parts(**slots: tuple[str, str]) -> list[tuple[str, str]]:
+    """Key pairs of our ``slot.conv`` / ``slot.norm`` from the reference's ``(conv, norm)`` names."""
+    return [pair for slot, (conv, norm) in slots.items() for pair in ((f"{slot}.conv", conv), (f"{slot}.norm", norm))]
 
 
 def _register(qualnames: Sequence[str]) -> Callable[[Converter], Converter]:
@@ -498,14 +508,7 @@ def _mnasnet_ir(m: nn.Module) -> nn.Module:
         shortcut="identity" if m.apply_residual else "none",
         **_norm_kwargs(layers[1]),
     )
-    pairs = [
-        ("expand.conv", "layers.0"),
-        ("expand.norm", "layers.1"),
-        ("mixer.conv", "layers.3"),
-        ("mixer.norm", "layers.4"),
-        ("project.conv", "layers.6"),
-        ("project.norm", "layers.7"),
-    ]
+    pairs = _parts(expand=("layers.0", "layers.1"), mixer=("layers.3", "layers.4"), project=("layers.6", "layers.7"))
     return _finish(cfg, m, pairs)
 
 
@@ -636,7 +639,7 @@ def _timm_se(m: nn.Module, kw: dict[str, object], pairs: list[tuple[str, str]]) 
 
 
 def _drop_path(m: nn.Module) -> float:
-    return float(getattr(m.drop_path, "drop_prob", 0.0) or 0.0)
+    return float(getattr(m.drop_path, "drop_prob", 0.0) or 0.0) if m.drop_path is not None else 0.0
 
 
 @_register(["timm.models._efficientnet_blocks.DepthwiseSeparableConv"])
@@ -659,7 +662,7 @@ def _timm_ds(m: nn.Module) -> nn.Module:
         drop_path=_drop_path(m),
         **_norm_kwargs(m.bn1),
     )
-    pairs = [("mixer.conv", "conv_dw"), ("mixer.norm", "bn1"), ("project.conv", "conv_pw"), ("project.norm", "bn2")]
+    pairs = _parts(mixer=("conv_dw", "bn1"), project=("conv_pw", "bn2"))
     kw: dict[str, object] = {}
     _timm_se(m, kw, pairs)
     return _finish(cfg.replace(**kw), m, pairs)
@@ -686,14 +689,7 @@ def _timm_ir(m: nn.Module) -> nn.Module:
         drop_path=_drop_path(m),
         **_norm_kwargs(m.bn1),
     )
-    pairs = [
-        ("expand.conv", "conv_pw"),
-        ("expand.norm", "bn1"),
-        ("mixer.conv", "conv_dw"),
-        ("mixer.norm", "bn2"),
-        ("project.conv", "conv_pwl"),
-        ("project.norm", "bn3"),
-    ]
+    pairs = _parts(expand=("conv_pw", "bn1"), mixer=("conv_dw", "bn2"), project=("conv_pwl", "bn3"))
     kw: dict[str, object] = {}
     _timm_se(m, kw, pairs)
     return _finish(cfg.replace(**kw), m, pairs)
@@ -723,7 +719,7 @@ def _timm_er(m: nn.Module) -> nn.Module:
     )
     if exp.dilation[0] != 1:
         raise ConfigError(f"from_reference: EdgeResidual with dilation={exp.dilation[0]} is not supported (only 1)")
-    pairs = [("expand.conv", "conv_exp"), ("expand.norm", "bn1"), ("project.conv", "conv_pwl"), ("project.norm", "bn2")]
+    pairs = _parts(expand=("conv_exp", "bn1"), project=("conv_pwl", "bn2"))
     kw: dict[str, object] = {}
     _timm_se(m, kw, pairs)
     return _finish(cfg.replace(**kw), m, pairs)
@@ -770,10 +766,10 @@ def _timm_resnet_basic(m: nn.Module) -> nn.Module:
         shortcut=shortcut,
         expand_act=act_name(m.act1),
         post_act=act_name(m.act2),
-        drop_path=float(getattr(m.drop_path, "drop_prob", 0.0) or 0.0) if m.drop_path is not None else 0.0,
+        drop_path=_drop_path(m),
         **_norm_kwargs(m.bn1),
     )
-    pairs += [("expand.conv", "conv1"), ("expand.norm", "bn1"), ("project.conv", "conv2"), ("project.norm", "bn2")]
+    pairs += _parts(expand=("conv1", "bn1"), project=("conv2", "bn2"))
     return _finish(cfg, m, pairs)
 
 
@@ -796,17 +792,10 @@ def _timm_resnet_bottleneck(m: nn.Module) -> nn.Module:
         expand_act=act_name(m.act1),
         mixer_act=act_name(m.act2),
         post_act=act_name(m.act3),
-        drop_path=float(getattr(m.drop_path, "drop_prob", 0.0) or 0.0) if m.drop_path is not None else 0.0,
+        drop_path=_drop_path(m),
         **_norm_kwargs(m.bn1),
     )
-    pairs += [
-        ("expand.conv", "conv1"),
-        ("expand.norm", "bn1"),
-        ("mixer.conv", "conv2"),
-        ("mixer.norm", "bn2"),
-        ("project.conv", "conv3"),
-        ("project.norm", "bn3"),
-    ]
+    pairs += _parts(expand=("conv1", "bn1"), mixer=("conv2", "bn2"), project=("conv3", "bn3"))
     return _finish(cfg, m, pairs)
 
 
@@ -845,7 +834,7 @@ def _uir(m: nn.Module) -> nn.Module:
     if not isinstance(m.se, nn.Identity):
         kw.update(se_chs=m.se.conv_reduce.out_channels, se_act=act_name(m.se.act1), se_gate=act_name(m.se.gate))
         pairs += _se_pairs("se", "conv_reduce", "conv_expand")
-    kw["drop_path"] = float(getattr(m.drop_path, "drop_prob", 0.0) or 0.0)
+    kw["drop_path"] = _drop_path(m)
     return _finish(cfg.replace(**kw), m, pairs)
 
 
@@ -886,7 +875,7 @@ def _network(
     """Assemble a MetaNet from converted blocks, stem/head layer configs and their key pairs."""
     from .network import NetConfig, build, stages_from_blocks
 
-    ours = [b for m in blocks for b in _blocks_of(m if isinstance(m, MetaMobileBlock) else from_reference(m))]
+    ours = [b for m in blocks for b in _blocks_of(m if isinstance(m, MetaMobileBlock) else _convert(m))]
     classifier = [m for m in ref.modules() if isinstance(m, nn.Linear)][-1]
     cfg = NetConfig(
         name=name,
@@ -1010,7 +999,7 @@ def _tv_mnasnet(m: nn.Module) -> nn.Module:
         shortcut="none",
         **_norm_kwargs(layers[4]),
     )
-    first = _finish(ds, sep, [("mixer.conv", "0"), ("mixer.norm", "1"), ("project.conv", "3"), ("project.norm", "4")])
+    first = _finish(ds, sep, _parts(mixer=("0", "1"), project=("3", "4")))
     blocks: list[nn.Module] = [first] + [b for stack in layers[8:14] for b in stack]
     cls = list(m.classifier)  # type: ignore[arg-type]
     head = [_cna_layer(nn.Sequential(*layers[14:17])), _lc(kind="pool")]
@@ -1038,7 +1027,7 @@ def _tv_regnet(m: nn.Module) -> nn.Module:
 @_register(["timm.models.resnet.ResNet"])
 def _timm_resnet(m: nn.Module) -> nn.Module:
     """timm ResNet / ResNeXt: one 7x7 or a deep 3-conv stem, max pooling, the blocks, pooling, classifier."""
-    _timm_head_checks_fc(m)
+    _timm_head_checks(m, "fc")
     if not isinstance(m.maxpool, nn.MaxPool2d):
         raise ConfigError(f"from_reference: stem pooling {type(m.maxpool).__name__} is not supported; only MaxPool2d")
     if isinstance(m.conv1, nn.Sequential):  # deep stem: conv-bn-act, conv-bn-act, conv (+ bn1, act1)
@@ -1096,19 +1085,11 @@ def _timm_repvit(m: nn.Module) -> nn.Module:
     return _network(m, "repvit", stem, blocks, head, pairs)
 
 
-def _timm_head_checks(m: nn.Module) -> None:
+def _timm_head_checks(m: nn.Module, classifier: str = "classifier") -> None:
     pool = getattr(m.global_pool, "pool_type", "avg")
     if pool != "avg":
         raise ConfigError(f"from_reference: global_pool={pool!r} is not supported; only 'avg'")
-    if not isinstance(m.classifier, nn.Linear):
-        raise ConfigError("from_reference: a timm model without a classifier (num_classes=0) is not supported")
-
-
-def _timm_head_checks_fc(m: nn.Module) -> None:
-    pool = getattr(m.global_pool, "pool_type", "avg")
-    if pool != "avg":
-        raise ConfigError(f"from_reference: global_pool={pool!r} is not supported; only 'avg'")
-    if not isinstance(m.fc, nn.Linear):
+    if not isinstance(getattr(m, classifier), nn.Linear):
         raise ConfigError("from_reference: a timm model without a classifier (num_classes=0) is not supported")
 
 

@@ -720,7 +720,7 @@ def _er(in_chs: int, out_chs: int, kernel: int, stride: int, exp_ratio: float) -
         expand_act="relu",
         mixer="identity",
         project="pw",
-        shortcut="identity" if stride == 1 and in_chs == out_chs else "none",
+        shortcut=presets._skip(in_chs, out_chs, stride),
     )
 
 
