@@ -12,6 +12,7 @@ from .layers import (
     ConvNormAct,
     DropPath,
     ExpandOnly,
+    GhostModule,
     LayerScale2d,
     Shortcut,
     SqueezeExcite,
@@ -98,6 +99,18 @@ class MetaMobileBlock(nn.Module):
             self.attn = ExpandOnly()
         if cfg.expand == "none":
             self.expand: nn.Module = nn.Identity()
+        elif cfg.expand == "ghost":
+            self.expand = GhostModule(
+                w["main_in"],
+                w["hidden"],
+                ratio=cfg.ghost_ratio,
+                kernel=cfg.ghost_kernel,
+                bias=cfg.expand_bias,
+                norm=norm_of(cfg.expand_norm),
+                act=cfg.expand_act,
+                eps=eps,
+                momentum=mom,
+            )
         else:
             fused = cfg.expand == "fused"
             self.expand = ConvNormAct(
@@ -130,6 +143,18 @@ class MetaMobileBlock(nn.Module):
 
         if cfg.project == "none":
             self.project: nn.Module = nn.Identity()
+        elif cfg.project == "ghost":
+            self.project = GhostModule(
+                w["mixer_out"],
+                w["main_out"],
+                ratio=cfg.ghost_ratio,
+                kernel=cfg.ghost_kernel,
+                bias=cfg.project_bias,
+                norm=norm_of(cfg.project_norm),
+                act=cfg.project_act,
+                eps=eps,
+                momentum=mom,
+            )
         else:
             self.project = ConvNormAct(
                 w["mixer_out"] if not cfg.mixer_first else w["hidden"],
@@ -142,10 +167,10 @@ class MetaMobileBlock(nn.Module):
                 eps=eps,
                 momentum=mom,
             )
-        if cfg.project_norm_init != 1.0 and isinstance(
-            getattr(self.project, "norm", None), nn.modules.batchnorm._NormBase
-        ):
-            nn.init.constant_(self.project.norm.weight, cfg.project_norm_init)
+        if cfg.project_norm_init != 1.0:
+            for norm in self.project.modules():
+                if isinstance(norm, nn.modules.batchnorm._NormBase):
+                    nn.init.constant_(norm.weight, cfg.project_norm_init)
         self.project_shuffle = _shuffle(w["main_out"], cfg.project_shuffle)
         if cfg.post_dw_kernel:
             self.post_dw: nn.Module = ConvNormAct(

@@ -22,15 +22,15 @@ from .errors import ConfigError, unknown
 
 ACTIVATIONS = ("none", "relu", "relu6", "hswish", "hsigmoid", "silu", "gelu", "sigmoid", "tanh")
 NORMS = ("none", "bn", "ln2d")
-EXPANDS = ("none", "pw", "fused")
-MIXERS = ("dwconv", "dw_factorized", "conv", "rep_dw", "window_mhsa", "identity")
-PROJECTS = ("none", "pw", "conv")
-SHORTCUTS = ("none", "identity", "conv", "avgpool", "split")
+EXPANDS = ("none", "pw", "fused", "ghost")
+MIXERS = ("dwconv", "dw_factorized", "dw_mixed", "conv", "rep_dw", "window_mhsa", "mqa", "identity")
+PROJECTS = ("none", "pw", "conv", "ghost")
+SHORTCUTS = ("none", "identity", "conv", "avgpool", "split", "dw_conv")
 SE_REFS = ("in", "hidden")
 SE_ROUNDS = ("round", "floor", "divisible", "floor_divisible")
 SE_GATES = ("sigmoid", "hsigmoid")
 REP_SCALE = ("none", "bias", "norm")
-SPATIAL_MIXERS = ("dwconv", "dw_factorized", "conv", "rep_dw")
+SPATIAL_MIXERS = ("dwconv", "dw_factorized", "dw_mixed", "conv", "rep_dw")
 
 
 def make_divisible(value: float, divisor: int = 8, min_value: int | None = None, round_limit: float = 0.9) -> int:
@@ -190,7 +190,9 @@ class BlockConfig:
         exp_ratio: expansion ratio λ (λ < 1 gives a classic bottleneck).
         hidden_chs: explicit expanded width, for references that round differently.
         hidden_divisor: when > 1, the expanded width is ``make_divisible(main_in * exp_ratio, d)``.
-        expand: ``none``, ``pw`` (1x1; grouped with ``expand_groups``) or ``fused`` (full k×k).
+        expand: ``none``, ``pw`` (1x1; grouped with ``expand_groups``), ``fused`` (full k×k) or
+            ``ghost`` (GhostNet's ghost module: a 1x1 conv to ``ceil(width / ghost_ratio)`` channels
+            and a cheap depthwise conv of ``ghost_kernel`` making the rest, concatenated).
         expand_kernel: kernel of a fused expansion.
         expand_groups: groups of the expansion conv.
         expand_norm: normalise after the expansion conv.
@@ -198,10 +200,17 @@ class BlockConfig:
         expand_bias: bias on the expansion conv.
         expand_shuffle: channel shuffles (group counts) applied after the expansion, in order.
         mixer: operator F: ``dwconv``, ``dw_factorized`` (k×1 then 1×k depthwise, MicroNet),
-            ``conv`` (full k×k), ``rep_dw`` (RepVGG-style multi-branch depthwise), ``window_mhsa``
-            (window attention before the expansion, cascaded with a depthwise conv of ``kernel``
-            unless ``kernel`` is 0, iRMB) or ``identity``.
-        kernel: kernel size of F (0 only for ``window_mhsa`` without a depthwise conv).
+            ``dw_mixed`` (MixNet's mixed depthwise conv: channel groups with the kernels of
+            ``mixed_kernels``), ``conv`` (full k×k), ``rep_dw`` (RepVGG-style multi-branch
+            depthwise), ``window_mhsa`` (window attention before the expansion, cascaded with a
+            depthwise conv of ``kernel`` unless ``kernel`` is 0, iRMB), ``mqa`` (MobileNetV4's Mobile
+            MQA: global multi-query attention, ``num_heads`` query heads sharing one key and one
+            value head of ``head_dim``, keys and values optionally downsampled by a strided
+            depthwise conv of ``kernel``) or ``identity``.
+        kernel: kernel size of F (0 only for ``window_mhsa`` without a depthwise conv; the largest of
+            ``mixed_kernels`` for ``dw_mixed``; the key/value downsampling conv of ``mqa``).
+        mixed_kernels: kernels of ``dw_mixed``'s channel groups, in channel order; the channels are
+            split equally with the remainder in the first group (MixConv).
         dilation: dilation of F.
         mixer_groups: groups of a ``conv`` operator.
         factor_mults: channel multipliers of the two factorized depthwise convs.
@@ -212,7 +221,10 @@ class BlockConfig:
         mixer_shuffle: channel shuffles after F (and SE).
         window_size: attention window; ``<= 0`` is global attention. Windows are strided grids
             (every n-th pixel) and inputs are zero-padded to a multiple of the window.
-        head_dim: width of one attention head; heads = input width // head_dim.
+        head_dim: width of one attention head; heads = input width // head_dim (``window_mhsa``; for
+            ``mqa`` the key and value width).
+        num_heads: query heads of ``mqa``; None = width // head_dim.
+        kv_stride: ``mqa`` downsamples keys and values by this stride (1 = not at all).
         attn_pre: attend over the input and expand afterwards (else attend over the expansion).
         v_group: the value projection is grouped by heads.
         qkv_bias: bias on the query/key conv.
@@ -230,7 +242,8 @@ class BlockConfig:
         se_chs: explicit squeeze width (overrides ratio and rounding).
         se_act: activation inside SE.
         se_gate: ``sigmoid`` or ``hsigmoid``.
-        project: ``none``, ``pw`` (1x1; grouped with ``project_groups``) or ``conv`` (full k×k).
+        project: ``none``, ``pw`` (1x1; grouped with ``project_groups``), ``conv`` (full k×k) or
+            ``ghost`` (a ghost module, see ``expand``).
         project_kernel: kernel of a ``conv`` projection.
         project_groups: groups of the projection conv.
         project_norm: normalise after the projection.
@@ -243,8 +256,12 @@ class BlockConfig:
         pre_dw_kernel: kernel of a depthwise conv (+norm, no act) before the expansion; 0 = none.
         post_dw_kernel: kernel of a depthwise conv (+norm, no act) after the projection; 0 = none.
         shortcut: ``none``, ``identity``, ``conv`` (1x1 strided conv + norm), ``avgpool``
-            (average pool, then 1x1 conv + norm if the width changes) or ``split`` (ShuffleNetV2:
-            channel split, concat, shuffle; at stride 2 a depthwise-separable shortcut branch).
+            (average pool, then 1x1 conv + norm if the width changes), ``split`` (ShuffleNetV2:
+            channel split, concat, shuffle; at stride 2 a depthwise-separable shortcut branch) or
+            ``dw_conv`` (GhostNet: a depthwise conv of ``kernel`` carrying the stride + norm, then a
+            1x1 conv + norm).
+        ghost_ratio: a ghost module's output is ``ghost_ratio`` times its primary conv's width.
+        ghost_kernel: kernel of a ghost module's cheap depthwise conv.
         post_act: activation after the shortcut add.
         norm: normalisation used after convs: ``bn``, ``ln2d`` or ``none``.
         norm_in: pre-normalisation of the block input (iRMB): ``none``, ``bn`` or ``ln2d``.
@@ -273,6 +290,7 @@ class BlockConfig:
 
     mixer: str = "dwconv"
     kernel: int = 3
+    mixed_kernels: tuple[int, ...] = ()
     dilation: int = 1
     mixer_groups: int = 1
     factor_mults: tuple[int, int] = (1, 1)
@@ -284,6 +302,8 @@ class BlockConfig:
 
     window_size: int = 7
     head_dim: int = 32
+    num_heads: int | None = None
+    kv_stride: int = 1
     attn_pre: bool = False
     v_group: bool = False
     qkv_bias: bool = True
@@ -313,6 +333,8 @@ class BlockConfig:
 
     pre_dw_kernel: int = 0
     post_dw_kernel: int = 0
+    ghost_ratio: int = 2
+    ghost_kernel: int = 3
 
     shortcut: str = "none"
     post_act: Act = "none"
@@ -328,7 +350,7 @@ class BlockConfig:
     _widths: dict[str, int] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        for name in ("expand_shuffle", "mixer_shuffle", "project_shuffle", "factor_mults"):
+        for name in ("expand_shuffle", "mixer_shuffle", "project_shuffle", "factor_mults", "mixed_kernels"):
             value = getattr(self, name)
             if isinstance(value, (list, tuple)):
                 object.__setattr__(self, name, tuple(value))
@@ -413,6 +435,7 @@ class BlockConfig:
                 f"v_group (value projection grouped by heads) applies only to mixer='window_mhsa'; got "
                 f"v_group=True with mixer={self.mixer!r}"
             )
+        self._validate_new_parts()
         if self.mixer in SPATIAL_MIXERS and self.kernel == 0:
             raise ConfigError(f"mixer={self.mixer!r} needs kernel >= 1; got kernel=0")
         if not 0 <= self.drop_path < 1:
@@ -439,6 +462,56 @@ class BlockConfig:
         if self.mixer_first:
             self._validate_mixer_first()
         self._compute_widths()
+
+    def _validate_new_parts(self) -> None:
+        """Mixed kernels (MixNet), ghost modules and the dw_conv shortcut (GhostNet), Mobile MQA."""
+        if self.mixer == "dw_mixed":
+            if len(self.mixed_kernels) < 2:
+                raise ConfigError(
+                    f"mixer='dw_mixed' needs two or more mixed_kernels (one kernel is mixer='dwconv'); got "
+                    f"mixed_kernels={list(self.mixed_kernels)}"
+                )
+            for k in self.mixed_kernels:
+                _check_int("mixed_kernels", k, minimum=1)
+                if k % 2 == 0:
+                    raise ConfigError(f"mixed_kernels must be odd; got mixed_kernels={list(self.mixed_kernels)}")
+            if self.kernel != max(self.mixed_kernels):
+                raise ConfigError(
+                    f"mixer='dw_mixed' needs kernel equal to the largest of mixed_kernels "
+                    f"({max(self.mixed_kernels)}); got kernel={self.kernel}"
+                )
+        elif self.mixed_kernels:
+            raise ConfigError(
+                f"mixed_kernels applies only to mixer='dw_mixed'; got mixed_kernels={list(self.mixed_kernels)} with "
+                f"mixer={self.mixer!r}"
+            )
+        ghost = "ghost" in (self.expand, self.project)
+        _check_int("ghost_ratio", self.ghost_ratio, minimum=2)
+        _check_int("ghost_kernel", self.ghost_kernel, minimum=1)
+        if self.ghost_kernel % 2 == 0:
+            raise ConfigError(f"ghost_kernel must be odd; got ghost_kernel={self.ghost_kernel}")
+        if not ghost and (self.ghost_ratio, self.ghost_kernel) != (2, 3):
+            raise ConfigError(
+                f"ghost_ratio and ghost_kernel apply only to expand='ghost' or project='ghost'; got "
+                f"ghost_ratio={self.ghost_ratio}, ghost_kernel={self.ghost_kernel} with expand={self.expand!r}, "
+                f"project={self.project!r}"
+            )
+        if self.expand == "ghost" and self.expand_groups != 1:
+            raise ConfigError(f"expand='ghost' has no groups; got expand_groups={self.expand_groups}")
+        if self.project == "ghost" and self.project_groups != 1:
+            raise ConfigError(f"project='ghost' has no groups; got project_groups={self.project_groups}")
+        if self.shortcut == "dw_conv" and self.kernel < 1:
+            raise ConfigError("shortcut='dw_conv' uses a depthwise conv of `kernel`; got kernel=0")
+        if self.num_heads is not None:
+            _check_int("num_heads", self.num_heads, minimum=1)
+        _check_int("kv_stride", self.kv_stride, minimum=1)
+        if self.mixer != "mqa" and (self.num_heads is not None or self.kv_stride != 1):
+            raise ConfigError(
+                f"num_heads and kv_stride apply only to mixer='mqa'; got num_heads={self.num_heads}, "
+                f"kv_stride={self.kv_stride} with mixer={self.mixer!r}"
+            )
+        if self.mixer == "mqa" and self.kv_stride > 1 and self.kernel < 1:
+            raise ConfigError(f"mqa with kv_stride={self.kv_stride} downsamples with a conv of `kernel`; got kernel=0")
 
     def _validate_mixer_first(self) -> None:
         if self.mixer not in SPATIAL_MIXERS:
@@ -493,6 +566,13 @@ class BlockConfig:
         heads = 0
         if self.has_attention:
             heads = self._check_attention(main_in, hidden)
+        elif self.mixer == "mqa":
+            heads = self._check_mqa(hidden)
+        if self.mixer == "dw_mixed" and mixer_in < len(self.mixed_kernels):
+            raise ConfigError(
+                f"mixer='dw_mixed' needs at least one channel per kernel; got width {mixer_in} for "
+                f"mixed_kernels={list(self.mixed_kernels)}"
+            )
         if self.expand != "none":
             for g_name, width_name, width in (
                 ("expand_groups", "main_in", main_in),
@@ -583,6 +663,19 @@ class BlockConfig:
         if self.v_group and hidden % heads:
             raise ConfigError(f"v_group needs hidden width % heads == 0; got hidden={hidden}, heads={heads}")
         return heads
+
+    def _check_mqa(self, width: int) -> int:
+        if self.mixer_first:
+            raise ConfigError("mixer='mqa' cannot be used with mixer_first")
+        _check_int("head_dim", self.head_dim, minimum=1)
+        if self.num_heads is not None:
+            return self.num_heads
+        if width % self.head_dim:
+            raise ConfigError(
+                f"mqa without num_heads needs width % head_dim == 0 (heads = width // head_dim); got "
+                f"head_dim={self.head_dim} for width {width}"
+            )
+        return width // self.head_dim
 
     def _se_width(self, block_in: int, se_in: int) -> int:
         if self.se_ratio == 0 and self.se_chs is None:

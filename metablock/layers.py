@@ -269,6 +269,138 @@ class RepDWConv(nn.Module):
         return fused
 
 
+def split_channels(chs: int, groups: int) -> list[int]:
+    """Equal channel groups with the remainder in the first (MixConv's split)."""
+    split = [chs // groups] * groups
+    split[0] += chs - sum(split)
+    return split
+
+
+class MixedDWConv(nn.Module):
+    """Mixed depthwise conv (MixNet, https://arxiv.org/abs/1907.09595): the channels split into
+    groups (equal, the remainder in the first), each with its own kernel, concatenated; then one
+    norm and activation over all channels."""
+
+    def __init__(
+        self,
+        chs: int,
+        kernels: tuple[int, ...],
+        *,
+        stride: int = 1,
+        dilation: int = 1,
+        bias: bool = False,
+        norm: str = "bn",
+        act: str | ShiftMaxConfig = "none",
+        eps: float = 1e-5,
+        momentum: float = 0.1,
+    ) -> None:
+        super().__init__()
+        self.splits = split_channels(chs, len(kernels))
+        self.convs = nn.ModuleList(
+            nn.Conv2d(c, c, k, stride, same_padding(k, dilation), dilation, groups=c, bias=bias)
+            for c, k in zip(self.splits, kernels, strict=True)
+        )
+        self.norm = create_norm(norm, chs, eps, momentum)
+        self.act = create_act(act, chs, inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        parts = torch.split(x, self.splits, dim=1)
+        y = torch.cat([conv(p) for conv, p in zip(self.convs, parts, strict=True)], dim=1)
+        return run(self.act, run(self.norm, y))
+
+    @torch.no_grad()
+    def reparameterized(self) -> nn.Module:
+        if not isinstance(self.norm, nn.BatchNorm2d):
+            return self
+        bn, start = self.norm, 0
+        for i, (conv, c) in enumerate(zip(self.convs, self.splits, strict=True)):
+            part = nn.BatchNorm2d(c, eps=bn.eps).to(bn.running_mean)
+            part.running_mean.copy_(bn.running_mean[start : start + c])
+            part.running_var.copy_(bn.running_var[start : start + c])
+            part.weight.copy_(bn.weight[start : start + c])
+            part.bias.copy_(bn.bias[start : start + c])
+            self.convs[i] = fuse_conv_bn(conv, part)
+            start += c
+        self.norm = nn.Identity()
+        return self
+
+
+class GhostModule(nn.Module):
+    """Ghost module (GhostNet, https://arxiv.org/abs/1911.11907): a 1x1 conv makes
+    ``ceil(out / ratio)`` channels, a cheap depthwise conv of ``kernel`` makes ``ratio - 1`` more
+    from each, both with norm and activation; the two are concatenated and cut to ``out`` channels."""
+
+    def __init__(
+        self,
+        in_chs: int,
+        out_chs: int,
+        *,
+        ratio: int,
+        kernel: int,
+        bias: bool = False,
+        norm: str = "bn",
+        act: str | ShiftMaxConfig = "none",
+        eps: float = 1e-5,
+        momentum: float = 0.1,
+    ) -> None:
+        super().__init__()
+        init = -(-out_chs // ratio)
+        self.out_chs = out_chs
+        kw = {"bias": bias, "norm": norm, "act": act, "eps": eps, "momentum": momentum}
+        self.primary = ConvNormAct(in_chs, init, 1, **kw)  # type: ignore[arg-type]
+        self.cheap = ConvNormAct(init, init * (ratio - 1), kernel, groups=init, **kw)  # type: ignore[arg-type]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x1 = self.primary(x)
+        y = torch.cat([x1, self.cheap(x1)], dim=1)
+        return y if y.shape[1] == self.out_chs else y[:, : self.out_chs].contiguous()
+
+
+class MobileMQA(nn.Module):
+    """Mobile multi-query attention (MobileNetV4, https://arxiv.org/abs/2404.10518): ``heads`` query
+    heads share one key and one value head of ``head_dim``; keys and values may first be
+    downsampled by a strided depthwise conv of ``kernel`` + norm; global attention, then a 1x1
+    output projection back to the input width."""
+
+    def __init__(
+        self,
+        chs: int,
+        *,
+        heads: int,
+        head_dim: int,
+        kv_stride: int,
+        kernel: int,
+        bias: bool,
+        attn_drop: float,
+        norm: str,
+        eps: float,
+        momentum: float,
+    ) -> None:
+        super().__init__()
+        self.heads, self.head_dim, self.attn_drop = heads, head_dim, attn_drop
+        self.query = nn.Conv2d(chs, heads * head_dim, 1, bias=bias)
+        down = kv_stride > 1
+
+        def downsample() -> nn.Module:
+            if not down:
+                return nn.Identity()
+            return ConvNormAct(chs, chs, kernel, stride=kv_stride, groups=chs, norm=norm, eps=eps, momentum=momentum)
+
+        self.key_down, self.value_down = downsample(), downsample()
+        self.key = nn.Conv2d(chs, head_dim, 1, bias=bias)
+        self.value = nn.Conv2d(chs, head_dim, 1, bias=bias)
+        self.proj = nn.Conv2d(heads * head_dim, chs, 1, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, _, h, w = x.shape
+        q = self.query(x).reshape(b, self.heads, self.head_dim, h * w).transpose(-1, -2)
+        k = self.key(run(self.key_down, x)).flatten(2).transpose(-1, -2).unsqueeze(1)
+        v = self.value(run(self.value_down, x)).flatten(2).transpose(-1, -2).unsqueeze(1)
+        drop = self.attn_drop if self.training else 0.0
+        o = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)
+        return self.proj(o.transpose(-1, -2).reshape(b, self.heads * self.head_dim, h, w))
+
+
 class SqueezeExcite(nn.Module):
     """Squeeze-and-excitation: ``x * gate(fc2(act(fc1(mean(x)))))`` with 1x1 convs with bias."""
 
@@ -451,6 +583,13 @@ class Shortcut(nn.Module):
                 ),
                 ConvNormAct(in_chs, half, 1, norm=cfg.norm, act=cfg.project_act, eps=eps, momentum=mom),
             )
+        elif self.kind == "dw_conv":
+            self.proj = nn.Sequential(
+                ConvNormAct(
+                    in_chs, in_chs, cfg.kernel, stride=cfg.stride, groups=in_chs, norm=cfg.norm, eps=eps, momentum=mom
+                ),
+                ConvNormAct(in_chs, cfg.out_chs, 1, norm=cfg.norm, eps=eps, momentum=mom),
+            )
         if self.kind == "split":
             # the join's permutation, as a module for inspection; forward applies it fused with the concat
             self.shuffle: nn.Module = ChannelShuffle(cfg.out_chs, (2,))
@@ -545,6 +684,38 @@ def _rep_dw(cfg: BlockConfig, stride: int) -> nn.Module:
         identity=cfg.rep_identity,
         post_norm=cfg.rep_post_norm,
         act=cfg.mixer_act,
+        eps=cfg.norm_eps,
+        momentum=cfg.norm_momentum,
+    )
+
+
+@MIXERS.register("dw_mixed")
+def _dw_mixed(cfg: BlockConfig, stride: int) -> nn.Module:
+    return MixedDWConv(
+        cfg.widths()["mixer_in"],
+        cfg.mixed_kernels,
+        stride=stride,
+        dilation=cfg.dilation,
+        bias=cfg.mixer_bias,
+        norm=_norm(cfg, cfg.mixer_norm),
+        act=cfg.mixer_act,
+        eps=cfg.norm_eps,
+        momentum=cfg.norm_momentum,
+    )
+
+
+@MIXERS.register("mqa")
+def _mqa(cfg: BlockConfig, stride: int) -> nn.Module:
+    w = cfg.widths()
+    return MobileMQA(
+        w["mixer_in"],
+        heads=w["heads"],
+        head_dim=cfg.head_dim,
+        kv_stride=cfg.kv_stride,
+        kernel=cfg.kernel,
+        bias=cfg.qkv_bias,
+        attn_drop=cfg.attn_drop,
+        norm=cfg.norm,
         eps=cfg.norm_eps,
         momentum=cfg.norm_momentum,
     )

@@ -41,6 +41,10 @@ PAPERS = {
     "regnet": "Designing Network Design Spaces (RegNet), https://arxiv.org/abs/2003.13678",
     "lcnet": "PP-LCNet: A Lightweight CPU Convolutional Neural Network, https://arxiv.org/abs/2109.15099",
     "mnasnet": "MnasNet: Platform-Aware Neural Architecture Search for Mobile, https://arxiv.org/abs/1807.11626",
+    "ghostnet": "GhostNet: More Features from Cheap Operations, https://arxiv.org/abs/1911.11907",
+    "mixnet": "MixConv: Mixed Depthwise Convolutional Kernels, https://arxiv.org/abs/1907.09595",
+    "efficientnet_edgetpu": "Accelerator-aware Neural Network Design using AutoML (EfficientNet-EdgeTPU), "
+    "https://arxiv.org/abs/2003.02838",
 }
 
 
@@ -810,6 +814,160 @@ def uib_ffn(*, in_chs: int = 96, out_chs: int = 96, exp_ratio: float = 2.0) -> B
     return _uib(in_chs, out_chs, 1, exp_ratio, 0, 0)
 
 
+@_preset("mobile_mqa", paper="mobilenet_v4", reference="timm.models._efficientnet_blocks.MobileAttention")
+def mobile_mqa(
+    *,
+    chs: int = 160,
+    num_heads: int = 4,
+    head_dim: int = 64,
+    kv_stride: int = 2,
+    kernel: int = 3,
+    layer_scale: float | None = 1e-5,
+) -> BlockConfig:
+    """Mobile MQA block of MobileNetV4 hybrids: BatchNorm, multi-query attention (``num_heads`` query
+    heads, one shared key and value head of ``head_dim``; keys and values downsampled by a strided
+    depthwise conv + BN when ``kv_stride`` > 1), 1x1 output projection, layer scale, identity shortcut."""
+    return BlockConfig(
+        in_chs=chs,
+        out_chs=chs,
+        expand="none",
+        mixer="mqa",
+        num_heads=num_heads,
+        head_dim=head_dim,
+        kv_stride=kv_stride,
+        kernel=kernel,
+        qkv_bias=False,
+        project="none",
+        norm_in="bn",
+        layer_scale=layer_scale,
+        shortcut="identity",
+    )
+
+
+# ----------------------------------------------------------------------------------- GhostNet
+@_preset("ghost_bottleneck", paper="ghostnet", reference="timm.models.ghostnet.GhostBottleneck")
+def ghost_bottleneck(
+    *,
+    in_chs: int = 40,
+    out_chs: int = 80,
+    stride: int = 2,
+    hidden_chs: int = 240,
+    kernel: int = 3,
+    se_ratio: float = 0.0,
+) -> BlockConfig:
+    """Ghost bottleneck: a ghost module expands (ReLU), a depthwise conv + BN (no activation) only at
+    stride 2, SE (hard-sigmoid gate, squeeze width a multiple of 4), a linear ghost module projects;
+    the shortcut is the identity, or a depthwise conv + BN and a 1x1 conv + BN when the shape changes.
+    ``kernel`` is that of the two depthwise convs; a block with neither keeps the default 3."""
+    shortcut = "identity" if stride == 1 and in_chs == out_chs else "dw_conv"
+    if stride == 1 and shortcut == "identity":
+        kernel = 3  # used by no part: one config per block
+    return BlockConfig(
+        in_chs=in_chs,
+        out_chs=out_chs,
+        stride=stride,
+        exp_ratio=hidden_chs / in_chs,
+        hidden_chs=hidden_chs,
+        expand="ghost",
+        expand_act="relu",
+        mixer="dwconv" if stride > 1 else "identity",
+        kernel=kernel,
+        mixer_act="none",
+        se_ratio=se_ratio,
+        se_round="divisible",
+        se_divisor=4,
+        se_act="relu",
+        se_gate="hsigmoid",
+        project="ghost",
+        shortcut=shortcut,
+    )
+
+
+# ------------------------------------------------------------------------------------- MixNet
+@_preset("mixnet_block", paper="mixnet", reference="timm.models._efficientnet_blocks.InvertedResidual (MixedConv2d)")
+def mixnet_block(
+    *,
+    in_chs: int = 40,
+    out_chs: int = 40,
+    stride: int = 1,
+    exp_ratio: float = 6.0,
+    kernels: tuple[int, ...] = (3, 5),
+    groups: int = 2,
+    act: str = "silu",
+    se_ratio: float = 0.5,
+) -> BlockConfig:
+    """MixNet's inverted residual: a 1x1 expansion in ``groups`` channel groups, a mixed depthwise
+    conv (channel groups with the kernels of ``kernels``; one kernel is a plain depthwise conv), SE
+    (``se_ratio`` of the block input), a linear 1x1 projection in ``groups`` groups; identity
+    shortcut when the shape is kept."""
+    cfg = BlockConfig(
+        in_chs=in_chs,
+        out_chs=out_chs,
+        stride=stride,
+        exp_ratio=exp_ratio,
+        expand="pw",
+        expand_groups=groups,
+        expand_act=act,
+        mixer="dw_mixed" if len(kernels) > 1 else "dwconv",
+        kernel=max(kernels),
+        mixed_kernels=tuple(kernels) if len(kernels) > 1 else (),
+        mixer_act=act,
+        project="pw",
+        project_groups=groups,
+        shortcut=_skip(in_chs, out_chs, stride),
+    )
+    if se_ratio:
+        cfg = cfg.replace(se_ratio=se_ratio, se_ref="in", se_round="round", se_act=act, se_gate="sigmoid")
+    return cfg
+
+
+# ---------------------------------------------------------------------- RegNet, EdgeResidual
+@_preset("regnet_y_block", paper="regnet", reference="torchvision.models.regnet.ResBottleneckBlock")
+def regnet_y_block(
+    *, in_chs: int = 48, out_chs: int = 104, stride: int = 2, group_width: int = 8, se_ratio: float = 0.25
+) -> BlockConfig:
+    """RegNet's bottleneck (ratio 1): 1x1 conv, 3x3 group conv of ``out_chs // group_width`` groups
+    carrying the stride, SE on a quarter of the block input width (RegNetY; 0 for RegNetX), 1x1 conv,
+    ReLU after the add; a strided 1x1 conv + BN shortcut when the shape changes."""
+    cfg = resnet_bottleneck(
+        in_chs=in_chs, out_chs=out_chs, stride=stride, hidden_chs=out_chs, groups=out_chs // group_width
+    )
+    if se_ratio:
+        cfg = cfg.replace(se_ratio=se_ratio, se_ref="in", se_round="round", se_act="relu", se_gate="sigmoid")
+    return cfg
+
+
+@_preset("edge_residual", paper="efficientnet_edgetpu", reference="timm.models._efficientnet_blocks.EdgeResidual")
+def edge_residual(
+    *,
+    in_chs: int = 24,
+    out_chs: int = 32,
+    stride: int = 2,
+    exp_ratio: float = 4.0,
+    kernel: int = 3,
+    act: str = "relu",
+    se_ratio: float = 0.0,
+) -> BlockConfig:
+    """EfficientNet-EdgeTPU's EdgeResidual (MobileNetV4's FusedIB): a full k×k expansion carrying the
+    stride, optional SE (``se_ratio`` of the block input), a linear 1x1 projection; identity shortcut
+    when the shape is kept."""
+    cfg = BlockConfig(
+        in_chs=in_chs,
+        out_chs=out_chs,
+        stride=stride,
+        exp_ratio=exp_ratio,
+        expand="fused",
+        expand_kernel=kernel,
+        expand_act=act,
+        mixer="identity",
+        project="pw",
+        shortcut=_skip(in_chs, out_chs, stride),
+    )
+    if se_ratio:
+        cfg = cfg.replace(se_ratio=se_ratio, se_ref="in", se_round="round", se_act=act, se_gate="sigmoid")
+    return cfg
+
+
 # ------------------------------------------------------------------------------- other forms
 @_preset("nondw_ir", paper="mobilenet_v2", reference="inverted residual with a full 3x3 conv (no package reference)")
 def nondw_ir(
@@ -864,6 +1022,15 @@ def ir_se_avgpool(
         project="pw",
         shortcut="identity" if stride == 1 and in_chs == out_chs else "avgpool",
     )
+
+
+def explicit_se(cfg: BlockConfig) -> BlockConfig:
+    """``cfg`` with its squeeze width written out (``se_chs``) and the SE rounding fields at their
+    defaults: the form ``from_reference`` gives for references that store only the width."""
+    se = cfg.widths()["se"]
+    if not se:
+        return cfg
+    return cfg.replace(se_ratio=0.0, se_chs=se, se_ref="hidden", se_round="round", se_divisor=8, se_round_limit=0.9)
 
 
 def validate_overrides(name: str, overrides: dict[str, Any]) -> None:

@@ -101,7 +101,6 @@ _UNEXPRESSED = {
     "Conv2dSame": ("pad_type", "'same' (TensorFlow-style asymmetric padding) has no equivalent yet"),
     "Conv2dSameExport": ("pad_type", "'same' (TensorFlow-style asymmetric padding) has no equivalent yet"),
     "Pad": ("pad_type", "an explicit padding layer has no equivalent yet"),
-    "MixedConv2d": ("dw_kernel_size", "a mixed-kernel conv (MixNet's channel groups) has no equivalent yet"),
     "CondConv2d": ("num_experts", "a conditionally parameterised conv (CondConv) has no equivalent"),
 }
 
@@ -630,7 +629,7 @@ def _timm_common(m: nn.Module, what: str) -> None:
 
 def _timm_se(m: nn.Module, kw: dict[str, object], pairs: list[tuple[str, str]]) -> None:
     se = m.se
-    if isinstance(se, nn.Identity):
+    if se is None or isinstance(se, nn.Identity):
         return
     if type(se).__name__ != "SqueezeExcite":
         raise ConfigError(f"from_reference: se_layer {type(se).__name__} is not supported; only timm SqueezeExcite")
@@ -642,28 +641,93 @@ def _drop_path(m: nn.Module) -> float:
     return float(getattr(m.drop_path, "drop_prob", 0.0) or 0.0) if m.drop_path is not None else 0.0
 
 
+def _is_mixed(conv: nn.Module) -> bool:
+    return type(conv).__name__ == "MixedConv2d"
+
+
+def _mixed_children(conv: nn.Module) -> list[nn.Conv2d]:
+    return [conv[str(i)] for i in range(len(conv))]  # type: ignore[index]
+
+
+def _unmix_pw(conv: nn.Module, path: str) -> nn.Module:
+    """A timm MixedConv2d of 1x1 kernels (MixNet's grouped expansion or projection, ``a1.1``/``p1.1``)
+    as the equal grouped 1x1 conv: exact when every group has the same input and output widths."""
+    if not _is_mixed(conv):
+        return conv
+    parts = _mixed_children(conv)
+    kernels = [c.kernel_size for c in parts]
+    if any(k != (1, 1) for k in kernels):
+        raise ConfigError(
+            f"from_reference: kernel_size={[k[0] for k in kernels]} at {path!r}: a mixed-kernel 1x1 slot has no "
+            "equivalent (only equal 1x1 channel groups, which are a grouped conv)"
+        )
+    ins, outs = {c.in_channels for c in parts}, {c.out_channels for c in parts}
+    if len(ins) > 1 or len(outs) > 1 or any(c.bias is not None for c in parts):
+        raise ConfigError(
+            f"from_reference: MixedConv2d at {path!r} splits {conv.in_channels} -> {conv.out_channels} channels "
+            f"into unequal groups {[c.in_channels for c in parts]} -> {[c.out_channels for c in parts]}; only "
+            "equal groups (a grouped 1x1 conv) have an equivalent"
+        )
+    merged = nn.Conv2d(conv.in_channels, conv.out_channels, 1, groups=len(parts), bias=False)
+    with torch.no_grad():
+        merged.weight.copy_(torch.cat([c.weight for c in parts], dim=0))
+    return merged
+
+
+def _unmixed(m: nn.Module, names: Sequence[str]) -> nn.Module:
+    """A copy of ``m`` whose 1x1 MixedConv2d slots among ``names`` are grouped convs."""
+    if not any(_is_mixed(getattr(m, n)) for n in names):
+        return m
+    m = copy.deepcopy(m)
+    for n in names:
+        setattr(m, n, _unmix_pw(getattr(m, n), n))
+    return m
+
+
+def _dw_mixer(dw: nn.Module, kw: dict[str, object], pairs: list[tuple[str, str]], their: str, norm: str) -> None:
+    """The depthwise slot of a timm ds/ir block: a plain depthwise conv, or MixNet's mixed depthwise conv."""
+    if not _is_mixed(dw):
+        kw.update(mixer="dwconv", kernel=dw.kernel_size[0], dilation=dw.dilation[0])
+        pairs += _parts(mixer=(their, norm))
+        return
+    parts = _mixed_children(dw)
+    kernels = tuple(c.kernel_size[0] for c in parts)
+    for c in parts:
+        if c.groups != c.in_channels or c.in_channels != c.out_channels:
+            raise ConfigError(f"from_reference: MixedConv2d at {their!r} is not depthwise; only a depthwise one is")
+    if len(parts) == 1:
+        kw.update(mixer="dwconv", kernel=kernels[0], dilation=parts[0].dilation[0])
+        pairs += [("mixer.conv", f"{their}.0"), ("mixer.norm", norm)]
+        return
+    kw.update(mixer="dw_mixed", kernel=max(kernels), mixed_kernels=kernels, dilation=parts[0].dilation[0])
+    pairs += [(f"mixer.convs.{i}", f"{their}.{i}") for i in range(len(parts))] + [("mixer.norm", norm)]
+
+
 @_register(["timm.models._efficientnet_blocks.DepthwiseSeparableConv"])
 def _timm_ds(m: nn.Module) -> nn.Module:
     """timm ``ds``: depthwise conv + norm/act, optional SE, 1x1 projection (+ act with ``pw_act``)."""
     _timm_common(m, "DepthwiseSeparableConv")
+    m = _unmixed(m, ["conv_pw"])
     dw, pw = m.conv_dw, m.conv_pw
+    stride = (_mixed_children(dw)[0] if _is_mixed(dw) else dw).stride[0]
+    pairs = _parts(project=("conv_pw", "bn2"))
+    kw: dict[str, object] = {}
+    _dw_mixer(dw, kw, pairs, "conv_dw", "bn1")
     cfg = BlockConfig(
         in_chs=dw.in_channels,
         out_chs=pw.out_channels,
-        stride=dw.stride[0],
+        stride=stride,
         expand="none",
-        mixer="dwconv",
-        kernel=dw.kernel_size[0],
-        dilation=dw.dilation[0],
         mixer_act=act_name(m.bn1.act),
         project="pw",
+        project_groups=pw.groups,
         project_act=act_name(m.bn2.act) if m.has_pw_act else "none",
         shortcut="identity" if m.has_skip else "none",
         drop_path=_drop_path(m),
+        **kw,  # type: ignore[arg-type]
         **_norm_kwargs(m.bn1),
     )
-    pairs = _parts(mixer=("conv_dw", "bn1"), project=("conv_pw", "bn2"))
-    kw: dict[str, object] = {}
+    kw = {}
     _timm_se(m, kw, pairs)
     return _finish(cfg.replace(**kw), m, pairs)
 
@@ -672,25 +736,31 @@ def _timm_ds(m: nn.Module) -> nn.Module:
 def _timm_ir(m: nn.Module) -> nn.Module:
     """timm ``ir``: 1x1 expansion, depthwise conv, optional SE, linear 1x1 projection."""
     _timm_common(m, "InvertedResidual")
+    m = _unmixed(m, ["conv_pw", "conv_pwl"])
     dw = m.conv_dw
+    stride = (_mixed_children(dw)[0] if _is_mixed(dw) else dw).stride[0]
+    pairs = _parts(expand=("conv_pw", "bn1"), project=("conv_pwl", "bn3"))
+    kw: dict[str, object] = {}
+    _dw_mixer(dw, kw, pairs, "conv_dw", "bn2")
+    in_chs, hidden = m.conv_pw.in_channels, m.conv_pw.out_channels
     cfg = BlockConfig(
-        in_chs=m.conv_pw.in_channels,
+        in_chs=in_chs,
         out_chs=m.conv_pwl.out_channels,
-        stride=dw.stride[0],
-        hidden_chs=m.conv_pw.out_channels,
+        stride=stride,
+        exp_ratio=hidden / in_chs,
+        hidden_chs=hidden,
         expand="pw",
+        expand_groups=m.conv_pw.groups,
         expand_act=act_name(m.bn1.act),
-        mixer="dwconv",
-        kernel=dw.kernel_size[0],
-        dilation=dw.dilation[0],
         mixer_act=act_name(m.bn2.act),
         project="pw",
+        project_groups=m.conv_pwl.groups,
         shortcut="identity" if m.has_skip else "none",
         drop_path=_drop_path(m),
+        **kw,  # type: ignore[arg-type]
         **_norm_kwargs(m.bn1),
     )
-    pairs = _parts(expand=("conv_pw", "bn1"), mixer=("conv_dw", "bn2"), project=("conv_pwl", "bn3"))
-    kw: dict[str, object] = {}
+    kw = {}
     _timm_se(m, kw, pairs)
     return _finish(cfg.replace(**kw), m, pairs)
 
@@ -857,6 +927,128 @@ def _conv_bn_act(m: nn.Module) -> nn.Module:
         **_norm_kwargs(m.bn1),
     )
     return _finish(cfg, m, [("expand.conv", "conv"), ("expand.norm", "bn1")])
+
+
+def _ghost_module(g: nn.Module, slot: str, their: str) -> tuple[dict[str, object], list[tuple[str, str]]]:
+    """A timm GhostNet ghost module: its ratio, cheap kernel, activation and key pairs."""
+    if type(g).__name__ != "GhostModule":
+        raise ConfigError(
+            f"from_reference: {their} is a {type(g).__name__}: GhostNetV2's DFC attention (mode='attn') has no "
+            "equivalent; only GhostNet's ghost module"
+        )
+    primary, cheap = g.primary_conv[0], g.cheap_operation[0]
+    if primary.kernel_size != (1, 1) or primary.stride != (1, 1):
+        raise ConfigError(f"from_reference: a ghost module with a {primary.kernel_size} primary conv is not supported")
+    if cheap.out_channels % primary.out_channels:
+        raise ConfigError(f"from_reference: {their}'s cheap conv is not a whole multiple of its primary conv")
+    ratio = cheap.out_channels // primary.out_channels + 1
+    if act_name(g.primary_conv[2]) != act_name(g.cheap_operation[2]):
+        raise ConfigError(f"from_reference: {their}'s primary and cheap convs have different activations")
+    kw = {"ghost_ratio": ratio, "ghost_kernel": cheap.kernel_size[0]}
+    pairs = _parts(
+        **{
+            f"{slot}.primary": (f"{their}.primary_conv.0", f"{their}.primary_conv.1"),
+            f"{slot}.cheap": (f"{their}.cheap_operation.0", f"{their}.cheap_operation.1"),
+        }
+    )
+    return kw, pairs
+
+
+@_register(["timm.models.ghostnet.GhostBottleneck"])
+def _ghost_bottleneck(m: nn.Module) -> nn.Module:
+    """timm GhostNet bottleneck: ghost module (ReLU), depthwise conv + BN at stride 2, SE, linear
+    ghost module; identity or depthwise-separable (dw + BN, 1x1 + BN) shortcut."""
+    g1, g2 = m.ghost1, m.ghost2
+    kw1, pairs = _ghost_module(g1, "expand", "ghost1")
+    kw2, pairs2 = _ghost_module(g2, "project", "ghost2")
+    if kw1 != kw2:
+        raise ConfigError(f"from_reference: the two ghost modules differ ({kw1} vs {kw2}); one setting is supported")
+    pairs += pairs2
+    in_chs, hidden, out_chs = g1.primary_conv[0].in_channels, g1.out_chs, g2.out_chs
+    stride, kernel = 1, 3
+    if m.conv_dw is not None:
+        stride, kernel = m.conv_dw.stride[0], m.conv_dw.kernel_size[0]
+        pairs += [("mixer.conv", "conv_dw"), ("mixer.norm", "bn_dw")]
+    shortcut = "identity"
+    if len(m.shortcut):
+        shortcut = "dw_conv"
+        kernel = m.shortcut[0].kernel_size[0]
+        pairs += _parts(
+            **{"shortcut.proj.0": ("shortcut.0", "shortcut.1"), "shortcut.proj.1": ("shortcut.2", "shortcut.3")}
+        )
+    cfg = presets.ghost_bottleneck(in_chs=in_chs, out_chs=out_chs, stride=stride, hidden_chs=hidden, kernel=kernel)
+    cfg = cfg.replace(
+        shortcut=shortcut, expand_act=act_name(g1.primary_conv[2]), project_act=act_name(g2.primary_conv[2]), **kw1
+    )
+    cfg = cfg.replace(**_norm_kwargs(g1.primary_conv[1]))
+    se_kw: dict[str, object] = {}
+    _timm_se(m, se_kw, pairs)
+    if se_kw:  # the reference stores the squeeze width only
+        cfg = presets.explicit_se(cfg.replace(se_chs=se_kw.pop("se_chs"))).replace(**se_kw)
+    return _finish(cfg, m, pairs)
+
+
+@_register(["timm.models._efficientnet_blocks.MobileAttention"])
+def _mobile_attention(m: nn.Module) -> nn.Module:
+    """timm MobileNetV4 attention block with multi-query attention (Mobile MQA)."""
+    attn = m.attn
+    if type(attn).__name__ != "MultiQueryAttention2d":
+        raise ConfigError(
+            f"from_reference: use_multi_query=False ({type(attn).__name__}, multi-head attention) has no "
+            "equivalent yet; only Mobile MQA"
+        )
+    if m.conv_cpe_dw is not None:
+        raise ConfigError("from_reference: use_cpe=True (a conditional position encoding conv) has no equivalent yet")
+    if attn.has_query_strides:
+        raise ConfigError(
+            f"from_reference: query_strides={tuple(attn.query_strides)} (query downsampling and bilinear "
+            "upsampling) has no equivalent yet"
+        )
+    drop = attn.output.drop.p if hasattr(attn.output, "drop") else 0.0
+    if drop:
+        raise ConfigError(f"from_reference: proj_drop={drop} (dropout after the output projection) is not supported")
+    in_chs, out_chs = attn.query.proj.in_channels, attn.output.proj.out_channels
+    if in_chs != out_chs:
+        raise ConfigError(
+            f"from_reference: Mobile MQA from {in_chs} to {out_chs} channels is not supported (only equal)"
+        )
+    kv_stride = attn.kv_stride
+    kernel = attn.key.down_conv.kernel_size[0] if kv_stride > 1 else 3
+    ls = None if isinstance(m.layer_scale, nn.Identity) else 1e-5  # init value only; gamma is copied
+    cfg = presets.mobile_mqa(
+        chs=in_chs, num_heads=attn.num_heads, head_dim=attn.key_dim, kv_stride=kv_stride, kernel=kernel, layer_scale=ls
+    )
+    if attn.value_dim != attn.key_dim:
+        raise ConfigError(
+            f"from_reference: value_dim={attn.value_dim} differs from key_dim={attn.key_dim}; only equal ones "
+            "are supported"
+        )
+    biases = {c.bias is not None for c in (attn.query.proj, attn.key.proj, attn.value.proj, attn.output.proj)}
+    if len(biases) > 1:
+        raise ConfigError("from_reference: Mobile MQA with bias on some projections only is not supported")
+    cfg = cfg.replace(
+        qkv_bias=biases.pop(),
+        attn_drop=float(attn.attn_drop.p),
+        shortcut="identity" if m.has_skip else "none",
+        drop_path=_drop_path(m),
+        **_norm_kwargs(m.norm),
+    )
+    pairs = [
+        ("norm_in", "norm"),
+        ("mixer.query", "attn.query.proj"),
+        ("mixer.key", "attn.key.proj"),
+        ("mixer.value", "attn.value.proj"),
+        ("mixer.proj", "attn.output.proj"),
+        ("layer_scale.gamma", "layer_scale.gamma"),
+    ]
+    if kv_stride > 1:
+        pairs += _parts(
+            **{
+                "mixer.key_down": ("attn.key.down_conv", "attn.key.norm"),
+                "mixer.value_down": ("attn.value.down_conv", "attn.value.norm"),
+            }
+        )
+    return _finish(cfg, m, pairs)
 
 
 # ------------------------------------------------------------------------------ networks
@@ -1083,6 +1275,34 @@ def _timm_repvit(m: nn.Module) -> nn.Module:
     else:
         pairs += [("head.1.norm_before", "head.head.bn"), ("head.1.fc", "head.head.l")]
     return _network(m, "repvit", stem, blocks, head, pairs)
+
+
+@_register(["timm.models.ghostnet.GhostNet"])
+def _timm_ghostnet(m: nn.Module) -> nn.Module:
+    """timm GhostNet (v1): stem conv, ghost bottlenecks, a 1x1 conv stage, pooling, a 1x1 head conv with
+    bias and ReLU on the pooled features, dropout, classifier."""
+    _timm_head_checks(m)
+    blocks = [b for stage in m.blocks for b in stage]
+    for b in blocks:
+        if type(b).__name__ == "GhostBottleneckV3":
+            raise ConfigError(
+                "from_reference: GhostNetV3 (re-parameterisable ghost modules with extra training branches) has no "
+                "equivalent yet"
+            )
+    stem = [_cna_layer(nn.Sequential(m.conv_stem, m.bn1, m.act1))]
+    head = [
+        _lc(kind="pool"),
+        _lc(kind="linear", out_chs=m.conv_head.out_channels, bias=m.conv_head.bias is not None, act=act_name(m.act2)),
+        *_dropout(m),
+        _lc(kind="linear", bias=True),
+    ]
+    pairs = [
+        ("stem.0.conv", "conv_stem"),
+        ("stem.0.norm", "bn1"),
+        ("head.1.fc", "conv_head"),
+        (f"head.{len(head) - 1}.fc", "classifier"),
+    ]
+    return _network(m, _timm_name(m), stem, blocks, head, pairs)
 
 
 def _timm_head_checks(m: nn.Module, classifier: str = "classifier") -> None:

@@ -34,6 +34,8 @@ def package_references() -> dict[str, Callable[[], Any]]:
         "mnasnet_100": tv.mnasnet1_0,
         "mobilenet_v1": lambda: timm.create_model("mobilenetv1_100"),
         "lcnet_100": lambda: timm.create_model("lcnet_100"),
+        "ghostnet_100": lambda: timm.create_model("ghostnet_100"),
+        "mixnet_s": lambda: timm.create_model("mixnet_s"),
         # only in the official code; its block list is timm's RepVit class at these dims and depths
         "repvit_m0_6": lambda: timm.models.repvit.RepVit(
             embed_dim=(40, 80, 160, 320), depth=(1, 1, 8, 1), distillation=True

@@ -228,12 +228,12 @@ def regnet(name: str, depths: list[int], widths: list[int], group_width: int, se
     chs = 32
     for depth, width in zip(depths, widths, strict=True):
         for i in range(depth):
-            cfg = presets.resnet_bottleneck(
-                in_chs=chs, out_chs=width, stride=2 if i == 0 else 1, hidden_chs=width, groups=width // group_width
+            stride = 2 if i == 0 else 1
+            blocks.append(
+                presets.regnet_y_block(
+                    in_chs=chs, out_chs=width, stride=stride, group_width=group_width, se_ratio=se_ratio
+                )
             )
-            if se_ratio:
-                cfg = cfg.replace(se_ratio=se_ratio, se_ref="in", se_round="round", se_act="relu", se_gate="sigmoid")
-            blocks.append(cfg)
             chs = width
     return NetConfig(
         name=name, stem=(_conv(32, 3, 2, "relu"),), stages=stages_from_blocks(blocks), head=(POOL, CLASSIFIER)
@@ -778,6 +778,118 @@ for _name in _MNV4:
         (lambda n=_name: mobilenetv4_conv(n)),
         reference=f"timm {_name}",
         paper=presets.PAPERS["mobilenet_v4"],
+    )
+
+
+#: MobileNetV4 hybrid medium (the paper's Table 13, timm's arch definition): after the FusedIB block,
+#: UIB rows of (start dw, mid dw, stride, expansion, out, repeats) and Mobile MQA rows of
+#: ("mqa", heads, head dim, key/value stride, out)
+_MNV4_HYBRID_MEDIUM: list[tuple[Any, ...]] = [
+    (3, 5, 2, 4, 80, 1), (3, 3, 1, 2, 80, 1),
+    (3, 5, 2, 6, 160, 1), (0, 0, 1, 2, 160, 1), (3, 3, 1, 4, 160, 1), (3, 5, 1, 4, 160, 1),
+    ("mqa", 4, 64, 2, 160), (3, 3, 1, 4, 160, 1), ("mqa", 4, 64, 2, 160), (3, 0, 1, 4, 160, 1),
+    ("mqa", 4, 64, 2, 160), (3, 3, 1, 4, 160, 1), ("mqa", 4, 64, 2, 160), (3, 0, 1, 4, 160, 1),
+    (5, 5, 2, 6, 256, 1), (5, 5, 1, 4, 256, 1), (3, 5, 1, 4, 256, 2), (0, 0, 1, 2, 256, 1),
+    (3, 5, 1, 2, 256, 1), (0, 0, 1, 2, 256, 1), (0, 0, 1, 4, 256, 1),
+    ("mqa", 4, 64, 1, 256), (3, 0, 1, 4, 256, 1), ("mqa", 4, 64, 1, 256), (5, 5, 1, 4, 256, 1),
+    ("mqa", 4, 64, 1, 256), (5, 0, 1, 4, 256, 1), ("mqa", 4, 64, 1, 256), (5, 0, 1, 4, 256, 1),
+]  # fmt: skip
+
+
+@_model("mobilenetv4_hybrid_medium", reference="timm mobilenetv4_hybrid_medium", paper="mobilenet_v4")
+def mobilenetv4_hybrid_medium() -> NetConfig:
+    """MobileNetV4 hybrid medium: MobileNetV4 conv medium's layout with Mobile MQA blocks (4 heads of
+    64, keys and values downsampled by 2 at stride 16) in its last two stages, layer scale (1e-5) on
+    every UIB and MQA block."""
+    blocks = [_er(32, 48, 3, 2, 4.0)]
+    chs = 48
+    for row in _MNV4_HYBRID_MEDIUM:
+        if row[0] == "mqa":
+            _, heads, head_dim, kv_stride, out = row
+            blocks.append(presets.mobile_mqa(chs=out, num_heads=heads, head_dim=head_dim, kv_stride=kv_stride))
+            continue
+        a, k, s, e, c, r = row
+        for i in range(r):
+            blocks.append(presets._uib(chs, c, s if i == 0 else 1, float(e), a, k, layer_scale=1e-5))
+            chs = c
+    blocks.append(_cn(chs, 960, 1, 1))
+    return NetConfig(
+        name="mobilenetv4_hybrid_medium",
+        stem=(_conv(32, 3, 2),),
+        stages=stages_from_blocks(blocks),
+        head=(POOL, LayerConfig(kind="linear", out_chs=1280, bias=False, norm="bn_after", act="relu"), CLASSIFIER),
+    )
+
+
+# ------------------------------------------------------------------------------- GhostNet
+_GHOSTNET = [  # kernel, hidden, out, SE ratio, stride (GhostNet Table 1; timm ghostnet_100)
+    (3, 16, 16, 0, 1), (3, 48, 24, 0, 2), (3, 72, 24, 0, 1), (5, 72, 40, 0.25, 2), (5, 120, 40, 0.25, 1),
+    (3, 240, 80, 0, 2), (3, 200, 80, 0, 1), (3, 184, 80, 0, 1), (3, 184, 80, 0, 1), (3, 480, 112, 0.25, 1),
+    (3, 672, 112, 0.25, 1), (5, 672, 160, 0.25, 2), (5, 960, 160, 0, 1), (5, 960, 160, 0.25, 1),
+    (5, 960, 160, 0, 1), (5, 960, 160, 0.25, 1),
+]  # fmt: skip
+
+
+@_model("ghostnet_100", reference="timm ghostnet_100", paper="ghostnet")
+def ghostnet_100() -> NetConfig:
+    """GhostNet 1.0x: a 3x3 stem of 16, sixteen ghost bottlenecks, a 1x1 conv of 960, pooling, a 1x1
+    conv of 1280 with bias and ReLU on the pooled features, dropout 0.2, a classifier."""
+    blocks = []
+    chs = 16
+    for kernel, hidden, out, se, stride in _GHOSTNET:
+        cfg = presets.ghost_bottleneck(
+            in_chs=chs, out_chs=out, stride=stride, hidden_chs=hidden, kernel=kernel, se_ratio=se
+        )
+        blocks.append(presets.explicit_se(cfg))
+        chs = out
+    blocks.append(_cn(chs, 960, 1, 1))
+    return NetConfig(
+        name="ghostnet_100",
+        stem=(_conv(16, 3, 2),),
+        stages=stages_from_blocks(blocks),
+        head=(POOL, LayerConfig(kind="linear", out_chs=1280, bias=True, act="relu"), _dropout(0.2), CLASSIFIER),
+    )
+
+
+# --------------------------------------------------------------------------------- MixNet
+_MIXNET_S = [  # kernels, expansion groups, projection groups, stride, expansion, out, SE ratio, repeats
+    ((3,), 2, 2, 2, 6, 24, 0, 1), ((3,), 2, 2, 1, 3, 24, 0, 1),
+    ((3, 5, 7), 1, 1, 2, 6, 40, 0.5, 1), ((3, 5), 2, 2, 1, 6, 40, 0.5, 3),
+    ((3, 5, 7), 1, 2, 2, 6, 80, 0.25, 1), ((3, 5), 1, 2, 1, 6, 80, 0.25, 2),
+    ((3, 5, 7), 2, 2, 1, 6, 120, 0.5, 1), ((3, 5, 7, 9), 2, 2, 1, 3, 120, 0.5, 2),
+    ((3, 5, 7, 9, 11), 1, 1, 2, 6, 200, 0.5, 1), ((3, 5, 7, 9), 1, 2, 1, 6, 200, 0.5, 2),
+]  # fmt: skip
+
+
+@_model("mixnet_s", reference="timm mixnet_s", paper="mixnet")
+def mixnet_s() -> NetConfig:
+    """MixNet-S (the paper's Figure 7, timm's arch definition): a 3x3 stem of 16, a depthwise-separable
+    block, inverted residuals with mixed depthwise kernels and grouped 1x1 convs (ReLU in the first
+    two stages, SiLU with SE on a share of the block input after), a 1x1 conv of 1536, pooling, a
+    classifier (timm builds it without dropout unless asked)."""
+    first = presets.mobilenet_v1_dws(in_chs=16, out_chs=16, stride=1)
+    blocks = [first.replace(project_act="none", shortcut="identity")]
+    chs = 16
+    for kernels, a, p, stride, e, out, se, repeats in _MIXNET_S:
+        for i in range(repeats):
+            s = stride if i == 0 else 1
+            cfg = presets.mixnet_block(
+                in_chs=chs,
+                out_chs=out,
+                stride=s,
+                exp_ratio=float(e),
+                kernels=kernels,
+                act="silu" if se else "relu",
+                se_ratio=se,
+            )
+            cfg = cfg.replace(expand_groups=a, project_groups=p)
+            blocks.append(presets.explicit_se(cfg))
+            chs = out
+    return NetConfig(
+        name="mixnet_s",
+        stem=(_conv(16, 3, 2),),
+        stages=stages_from_blocks(blocks),
+        head=(_conv(1536, 1, 1), POOL, CLASSIFIER),
     )
 
 

@@ -43,6 +43,9 @@ REFERENCES = {
     "lcnet_100": lambda: timm.create_model("lcnet_100"),
     "mobilenetv4_conv_medium": lambda: timm.create_model("mobilenetv4_conv_medium"),
     "mobilenetv4_conv_large": lambda: timm.create_model("mobilenetv4_conv_large"),
+    "mobilenetv4_hybrid_medium": lambda: timm.create_model("mobilenetv4_hybrid_medium"),
+    "ghostnet_100": lambda: timm.create_model("ghostnet_100"),
+    "mixnet_s": lambda: timm.create_model("mixnet_s"),
 }
 MODELS = list_models()
 X = seeded_input((2, 3, 64, 64), seed=7)

@@ -11,12 +11,14 @@ import torch
 from torch import nn
 
 import metablock
+from metablock.config import canonical
 from metablock.testing import manifest_of, random_state_dict, seeded_input
 
 tv_models = pytest.importorskip("torchvision.models")
 timm = pytest.importorskip("timm")
 
 from timm.models import _efficientnet_blocks as timm_eb  # noqa: E402
+from timm.models import ghostnet as timm_ghost  # noqa: E402
 from timm.models import repvit as timm_repvit  # noqa: E402
 from timm.models import resnet as timm_resnet  # noqa: E402
 from torchvision.models import efficientnet as tv_eff  # noqa: E402
@@ -152,6 +154,46 @@ CASES: dict[str, tuple[object, ...]] = {
     "timm-er-grouped": (lambda: timm_eb.EdgeResidual(16, 32, 3, stride=2, exp_ratio=4.0, group_size=8),),
     "convbnact-k3-s2": (lambda: timm_eb.ConvBnAct(16, 24, 3, stride=2),),
     "convbnact-skip": (lambda: timm_eb.ConvBnAct(20, 20, 1, skip=True, act_layer=nn.SiLU),),
+    # timm GhostNet bottleneck (in, mid, out, dw kernel, stride, se ratio)
+    "ghost-s1": (lambda: timm_ghost.GhostBottleneck(16, 48, 16, 3, 1),),
+    "ghost-s2-se-k5": (lambda: timm_ghost.GhostBottleneck(24, 72, 40, 5, 2, se_ratio=0.25),),
+    "ghost-s1-widen-odd": (lambda: timm_ghost.GhostBottleneck(40, 75, 35, 3, 1, se_ratio=0.25),),
+    # MixNet: timm ir/ds blocks with mixed depthwise kernels and grouped 1x1 convs (MixedConv2d)
+    "mixnet-ir-se": (
+        lambda: timm_eb.InvertedResidual(
+            40,
+            40,
+            [3, 5],
+            exp_ratio=6.0,
+            exp_kernel_size=[1, 1],
+            pw_kernel_size=[1, 1],
+            se_layer=partial(timm_eb.SqueezeExcite, rd_ratio=0.5 / 6),
+            act_layer=nn.SiLU,
+        ),
+    ),
+    "mixnet-ir-s2-odd": (lambda: timm_eb.InvertedResidual(20, 40, [3, 5, 7], stride=2, exp_ratio=1.0),),
+    "mixnet-ir-dilated": (lambda: timm_eb.InvertedResidual(24, 24, [3, 5], dilation=2, exp_ratio=2.0),),
+    "mixnet-ds": (lambda: timm_eb.DepthwiseSeparableConv(24, 32, [3, 5, 7, 9], pw_kernel_size=[1, 1]),),
+    # timm MobileNetV4 Mobile MQA block
+    "mqa-kv2": (
+        lambda: timm_eb.MobileAttention(
+            64, 64, num_heads=4, key_dim=16, value_dim=16, use_multi_query=True, kv_stride=2
+        ),
+    ),
+    "mqa-k5-noscale": (
+        lambda: timm_eb.MobileAttention(
+            48,
+            48,
+            dw_kernel_size=5,
+            num_heads=2,
+            key_dim=32,
+            value_dim=32,
+            use_multi_query=True,
+            kv_stride=2,
+            layer_scale_init_value=None,
+        ),
+    ),
+    "mqa-global": (lambda: timm_eb.MobileAttention(32, 32, num_heads=3, key_dim=8, value_dim=8, use_multi_query=True),),
     "uib-se-odd": (
         lambda: _uir(
             20, 20, 3, 3, 0, 1, 3.0, act_layer=nn.Hardswish, se_layer=partial(timm_eb.SqueezeExcite, rd_ratio=0.25)
@@ -204,7 +246,8 @@ def test_reparameterized_converted_block_equal(converted: tuple[nn.Module, nn.Mo
     ref, ours, x = converted
     ref.eval()
     fused = metablock.reparameterize(copy.deepcopy(ours).eval())
-    assert not any(isinstance(m, nn.BatchNorm2d) for m in fused.modules())
+    # every BatchNorm after a conv is folded; a pre-norm (Mobile MQA's) has no conv before it to fold into
+    assert not any(isinstance(m, nn.BatchNorm2d) and name != "norm_in" for name, m in fused.named_modules())
     with torch.no_grad():
         assert (fused(x) - ref(x)).abs().max().item() <= 1e-4
 
@@ -221,6 +264,7 @@ NETWORK_CLASSES = {
     "torchvision.models.mnasnet.MNASNet",
     "torchvision.models.regnet.RegNet",
     "timm.models.resnet.ResNet",
+    "timm.models.ghostnet.GhostNet",
 }
 
 
@@ -254,6 +298,31 @@ REFUSED = {
         "aa_layer=AvgPool2d at 'aa'",
     ),
     "ir-s2d": (lambda: timm_eb.InvertedResidual(16, 24, 3, stride=1, exp_ratio=4.0, s2d=1), "s2d=1"),
+    "mixnet-unequal-groups": (
+        lambda: timm_eb.InvertedResidual(21, 21, 3, exp_ratio=3.0, exp_kernel_size=[1, 1]),
+        "MixedConv2d at 'conv_pw' splits 21 -> 64 channels into unequal groups [11, 10] -> [32, 32]",
+    ),
+    "mixnet-mixed-expansion": (
+        lambda: timm_eb.InvertedResidual(16, 16, 3, exp_ratio=4.0, exp_kernel_size=[1, 3]),
+        "kernel_size=[1, 3] at 'conv_pw'",
+    ),
+    "ghostv2": (lambda: timm_ghost.GhostBottleneck(16, 48, 24, 3, 2, mode="attn"), "GhostModuleV2"),
+    "mhsa-not-mqa": (
+        lambda: timm_eb.MobileAttention(32, 32, num_heads=4, key_dim=8, value_dim=8, use_multi_query=False),
+        "use_multi_query=False",
+    ),
+    "mqa-query-stride": (
+        lambda: timm_eb.MobileAttention(
+            32, 32, num_heads=2, key_dim=8, value_dim=8, use_multi_query=True, query_strides=2
+        ),
+        "query_strides=(2, 2)",
+    ),
+    "mqa-cpe": (
+        lambda: timm_eb.MobileAttention(
+            32, 32, num_heads=2, key_dim=8, value_dim=8, use_multi_query=True, use_cpe=True
+        ),
+        "use_cpe=True",
+    ),
 }
 
 
@@ -270,7 +339,7 @@ def test_attributes_without_equivalent_are_refused_by_name(case: str) -> None:
     ref = make()
     with torch.no_grad():  # the reference itself works: only the conversion is refused
         ref.eval()(
-            seeded_input((1, next(m for m in ref.modules() if isinstance(m, nn.Conv2d)).in_channels, 16, 16), seed=0)
+            seeded_input((1, next(m for m in ref.modules() if hasattr(m, "in_channels")).in_channels, 16, 16), seed=0)
         )
     with pytest.raises(metablock.ConfigError, match=re.escape(text)):
         metablock.from_reference(ref)
@@ -312,3 +381,60 @@ def test_blocks_without_a_skip_drop_nothing_in_training_like_the_reference() -> 
     x = seeded_input((64, 16, 8, 8), seed=4)
     for block in (ours, built):
         assert (block(x).flatten(1).abs().sum(1) > 0).all()
+
+
+#: the block presets of new families and a reference module with the same settings
+PRESETS = {
+    "ghost_bottleneck": (
+        lambda: timm_ghost.GhostBottleneck(40, 240, 80, 5, 2, se_ratio=0.25),
+        {"in_chs": 40, "out_chs": 80, "stride": 2, "hidden_chs": 240, "kernel": 5, "se_ratio": 0.25},
+    ),
+    "mixnet_block": (
+        lambda: timm_eb.InvertedResidual(
+            40,
+            40,
+            [3, 5],
+            exp_ratio=6.0,
+            exp_kernel_size=[1, 1],
+            pw_kernel_size=[1, 1],
+            se_layer=partial(timm_eb.SqueezeExcite, rd_ratio=0.5 / 6),
+            act_layer=nn.SiLU,
+        ),
+        {"in_chs": 40, "out_chs": 40, "kernels": (3, 5), "groups": 2, "se_ratio": 0.5},
+    ),
+    "mobile_mqa": (
+        lambda: timm_eb.MobileAttention(
+            160, 160, num_heads=4, key_dim=64, value_dim=64, use_multi_query=True, kv_stride=2
+        ),
+        {"chs": 160, "num_heads": 4, "head_dim": 64, "kv_stride": 2},
+    ),
+    "regnet_y_block": (
+        lambda: tv_regnet.ResBottleneckBlock(48, 104, 2, nn.BatchNorm2d, nn.ReLU, 8, 1.0, 0.25),
+        {"in_chs": 48, "out_chs": 104, "stride": 2, "group_width": 8, "se_ratio": 0.25},
+    ),
+    "edge_residual": (
+        # timm's builder gives SE a ratio of the block input: se_ratio / exp_ratio of the expansion
+        lambda: timm_eb.EdgeResidual(
+            24, 32, 3, stride=2, exp_ratio=4.0, se_layer=partial(timm_eb.SqueezeExcite, rd_ratio=0.25 / 4.0)
+        ),
+        {"in_chs": 24, "out_chs": 32, "stride": 2, "exp_ratio": 4.0, "se_ratio": 0.25},
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_new_family_preset_equals_its_reference(name: str) -> None:
+    make, kwargs = PRESETS[name]
+    ref = make()
+    ref.load_state_dict(random_state_dict(manifest_of(ref.state_dict()), seed=5))
+    converted = metablock.from_reference(ref)
+    cfg = metablock.block_config(name, **kwargs)
+    same = lambda c: canonical(metablock.presets.explicit_se(c))  # noqa: E731 (one form per block)
+    assert same(cfg) == same(converted.cfg)
+    block = metablock.MetaMobileBlock(cfg)
+    block.load_state_dict(converted.state_dict())  # strict: the preset has the reference's layout
+    x = seeded_input((2, cfg.in_chs, 14, 14), seed=6)
+    for training in (False, True):
+        ref.train(training), block.train(training)
+        with torch.no_grad():
+            assert (block(x) - ref(x)).abs().max().item() <= 1e-5

@@ -35,6 +35,12 @@ CONVERTS = [
     "lcnet_050",
     "mobilenetv4_conv_small",  # uir + cn, head norm
     "mobilenetv4_conv_medium",
+    "mobilenetv4_hybrid_medium",  # uir + Mobile MQA (with and without key/value downsampling), layer scale
+    "mixnet_s",  # mixed depthwise kernels, grouped 1x1 convs
+    "mixnet_m",
+    # timm GhostNet (v1): ghost modules, dw_conv shortcuts, a channel multiplier
+    "ghostnet_050",
+    "ghostnet_100",
     # timm ResNet: 7x7 or deep stem, basic and bottleneck blocks, avg_down shortcuts, ResNeXt groups
     "resnet10t",
     "resnet18d",
@@ -49,7 +55,9 @@ TORCHVISION = ["mnasnet0_5", "mnasnet1_0", "regnet_x_400mf", "regnet_y_400mf"]
 REFUSED = {
     "tf_efficientnet_b0": "pad_type=Conv2dSame at 'conv_stem'",
     "tf_mobilenetv3_small_100": "pad_type=Conv2dSame at 'conv_stem'",
-    "mixnet_s": "MixedConv2d at 'blocks.1.0.conv_pw'",
+    "tf_mixnet_s": "pad_type=Conv2dSame at 'conv_stem'",
+    "ghostnetv2_100": "GhostModuleV2",
+    "ghostnetv3_100": "GhostNetV3",
     "efficientnet_cc_b0_4e": "CondConv2d",
     "efficientnet_b0_gn": "norm layer GroupNormAct",
     "mobilenetv4_conv_aa_large": "aa_layer=AvgPool2d at 'blocks.0.0.aa'",
@@ -57,7 +65,6 @@ REFUSED = {
     "seresnet50": "attn_layer=SEModule",
     "resnetaa50": "aa_layer=AvgPool2d at 'layer2.0.aa'",
     "resnet50_gn": "norm layer GroupNorm",
-    "mobilenetv4_hybrid_medium": "no converter for timm.models._efficientnet_blocks.MobileAttention",
 }
 
 
