@@ -36,7 +36,7 @@ from typing import Any, Protocol
 
 import metablock
 from metablock import BlockConfig, ConfigError, LayerConfig, NetConfig, presets
-from metablock.config import ACTIVATIONS, canonical
+from metablock.config import ACTIVATIONS, canonical, make_divisible
 from metablock.errors import unknown
 from metablock.network import group_blocks
 from metablock.registry import Registry
@@ -171,6 +171,63 @@ def _conv(b: BlockChoice) -> BlockConfig:
 @_op("uib", description="MobileNetV4 universal inverted bottleneck, ExtraDW (depthwise before and after expand)")
 def _uib(b: BlockChoice) -> BlockConfig:
     return presets._uib(b.in_chs, b.out_chs, b.stride, b.exp, b.kernel, b.kernel, act=b.act)
+
+
+@_op("ghost", description="GhostNet bottleneck: ghost-module expand, depthwise F at stride 2, SE, ghost-module project")
+def _ghost(b: BlockChoice) -> BlockConfig:
+    hidden = max(4, make_divisible(b.in_chs * b.exp, 4))
+    cfg = presets.ghost_bottleneck(
+        in_chs=b.in_chs, out_chs=b.out_chs, stride=b.stride, hidden_chs=hidden, kernel=b.kernel, se_ratio=b.se
+    )
+    return _with_act(cfg, b.act, "relu", "expand_act")
+
+
+@_op("mixconv", description="MixNet block: 1x1 expand, mixed depthwise F (kernels 3, 5, ... up to the kernel), SE")
+def _mixconv(b: BlockChoice) -> BlockConfig:
+    return presets.mixnet_block(
+        in_chs=b.in_chs,
+        out_chs=b.out_chs,
+        stride=b.stride,
+        exp_ratio=b.exp,
+        kernels=tuple(range(3, b.kernel + 1, 2)) or (b.kernel,),
+        groups=1,
+        act=b.act,
+        se_ratio=b.se,
+    )
+
+
+@_op("mqa", attention=True, description="MobileNetV4 Mobile MQA: BN, multi-query attention (keys/values at stride 2)")
+def _mqa(b: BlockChoice) -> BlockConfig:
+    cfg = presets.mobile_mqa(chs=b.in_chs, num_heads=max(1, b.in_chs // b.head_dim), head_dim=b.head_dim, kernel=3)
+    if b.stride == 1 and b.in_chs == b.out_chs:
+        return cfg
+    # a block that changes the shape: a strided depthwise conv before the attention, a 1x1 projection after it
+    return cfg.replace(
+        out_chs=b.out_chs,
+        stride=b.stride,
+        pre_dw_kernel=b.kernel if b.stride > 1 else 0,
+        project="pw",
+        shortcut="none",
+        layer_scale=None,
+    )
+
+
+@_op("edge", description="EfficientNet-EdgeTPU EdgeResidual (MobileNetV4 FusedIB): kxk expand, SE, linear 1x1")
+def _edge(b: BlockChoice) -> BlockConfig:
+    cfg = presets.edge_residual(
+        in_chs=b.in_chs, out_chs=b.out_chs, stride=b.stride, exp_ratio=b.exp, kernel=b.kernel, se_ratio=b.se
+    )
+    return _with_act(cfg, b.act, "relu", "expand_act", "se_act")
+
+
+@_op("regnet", description="RegNetY bottleneck: 1x1, kxk group conv (group width 8) F, SE, 1x1, act after the add")
+def _regnet(b: BlockChoice) -> BlockConfig:
+    group_width = 8 if b.out_chs % 8 == 0 else 1
+    cfg = presets.regnet_y_block(
+        in_chs=b.in_chs, out_chs=b.out_chs, stride=b.stride, group_width=group_width, se_ratio=b.se
+    )
+    cfg = cfg.replace(kernel=b.kernel) if b.kernel != cfg.kernel else cfg
+    return _with_act(cfg, b.act, "relu", "expand_act", "mixer_act", "post_act")
 
 
 def _groups(*widths: int) -> int:
@@ -819,7 +876,7 @@ _REP_FIELDS = ("rep_scale", "rep_identity", "rep_post_norm")
 def _relevant(cfg: BlockConfig) -> dict[str, Any]:
     """The fields of ``cfg`` that change the module it builds."""
     d = canonical(cfg).to_dict()
-    if cfg.mixer != "window_mhsa":
+    if cfg.mixer not in ("window_mhsa", "mqa"):
         for k in _ATTENTION_FIELDS:
             d.pop(k)
     if cfg.mixer != "rep_dw":
@@ -1098,8 +1155,10 @@ def _micronet_space() -> SearchSpace:
 @_space("unified")
 def _unified() -> SearchSpace:
     """Every operator in every stage: inverted residuals, MBConv, Fused-MBConv, iRMB with and without
-    window attention, shift-max micro-blocks, RepViT, UIB and full convs, with λ, kernel and SE."""
+    window attention, shift-max micro-blocks, RepViT, UIB, full convs, ghost bottlenecks, MixConv,
+    Mobile MQA, EdgeResidual and RegNetY bottlenecks, with λ, kernel and SE."""
     ops = ("ir", "mbconv", "fused", "irmb", "window_mhsa", "shiftmax", "repvit", "uib", "conv")
+    ops += ("ghost", "mixconv", "mqa", "edge", "regnet")
     widths = ((16, 24, 32), (32, 48, 64), (64, 96, 128), (128, 160, 192, 256))
     return SearchSpace(
         name="unified",

@@ -29,7 +29,21 @@ INVALID = [
     ({"in_chs": 16, "out_chs": 16, "factor_mults": (2, 2)}, r"factor_mults"),
     ({"in_chs": 16, "out_chs": 16, "layer_scale": 0.0}, r"layer_scale=0.0"),
     ({"in_chs": 16, "out_chs": 16, "mixer_first": True, "mixer": "identity"}, r"mixer_first.*mixer='identity'"),
-]
+    ({"in_chs": 16, "out_chs": 16, "mixer": "dw_mixed", "mixed_kernels": (3,)}, r"two or more mixed_kernels"),
+    ({"in_chs": 16, "out_chs": 16, "mixer": "dw_mixed", "mixed_kernels": (3, 4), "kernel": 4}, r"kernel=4"),
+    ({"in_chs": 16, "out_chs": 16, "mixer": "dw_mixed", "mixed_kernels": (3, 5)}, r"kernel equal to the largest.*kernel=3"),
+    ({"in_chs": 16, "out_chs": 16, "mixed_kernels": (3, 5)}, r"mixed_kernels applies only to mixer='dw_mixed'"),
+    ({"in_chs": 2, "out_chs": 2, "expand": "none", "mixer": "dw_mixed", "mixed_kernels": (3, 5, 7), "kernel": 7},
+     r"one channel per kernel.*width 2"),
+    ({"in_chs": 16, "out_chs": 16, "expand": "ghost", "ghost_ratio": 1}, r"ghost_ratio.*ghost_ratio=1"),
+    ({"in_chs": 16, "out_chs": 16, "ghost_kernel": 5}, r"ghost_kernel apply only to expand='ghost'"),
+    ({"in_chs": 16, "out_chs": 16, "expand": "ghost", "expand_groups": 2}, r"expand='ghost' has no groups"),
+    ({"in_chs": 16, "out_chs": 16, "mixer": "mqa", "head_dim": 5, "expand": "none", "project": "none"},
+     r"head_dim=5 for width 16"),
+    ({"in_chs": 16, "out_chs": 16, "num_heads": 2}, r"num_heads and kv_stride apply only to mixer='mqa'"),
+    ({"in_chs": 16, "out_chs": 16, "mixer": "mqa", "kv_stride": 0}, r"kv_stride=0"),
+    ({"in_chs": 16, "out_chs": 16, "mixer": "mqa", "stride": 2}, r"stride=2 needs a spatial part"),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(("kwargs", "message"), INVALID, ids=[m for _, m in INVALID])

@@ -98,12 +98,35 @@ def test_random_candidates_build_run_and_round_trip(name: str) -> None:
 def test_unified_space_offers_every_operator_in_every_stage() -> None:
     space = get_space("unified")
     ops = {"ir", "mbconv", "fused", "irmb", "window_mhsa", "shiftmax", "repvit", "uib", "conv"}
+    ops |= {"ghost", "mixconv", "mqa", "edge", "regnet"}
     for stage in space.stages:
         assert ops <= set(stage.ops)
     seen = set()
-    for seed in range(40):
+    for seed in range(60):
         seen |= {v for k, v in space.random(seed).arch.items() if k.endswith(".op")}
     assert ops <= seen
+
+
+@pytest.mark.parametrize("op", ["ghost", "mixconv", "mqa", "edge", "regnet"])
+def test_new_operators_build_in_every_position_with_exact_table_costs(op: str) -> None:
+    from search.space import OPS, BlockChoice
+
+    from metablock.cost_table import CostTable
+    from metablock.costs import unsupported_ops
+
+    table = CostTable()
+    for in_chs, out_chs, stride, first in ((32, 48, 2, True), (48, 48, 1, False), (32, 64, 1, True)):
+        for kernel, se in ((3, 0.0), (5, 0.25)):
+            choice = BlockChoice(
+                in_chs=in_chs, out_chs=out_chs, stride=stride, exp=4.0, kernel=kernel, se=se, act="relu",
+                norm_in="bn", first=first, head_dim=16,
+            )  # fmt: skip
+            cfg = OPS.get(op).build(choice)
+            assert (cfg.in_chs, cfg.out_chs, cfg.stride) == (in_chs, out_chs, stride)
+            entry = table.block(cfg, 14, 14)
+            assert entry.macs == metablock.count_macs(cfg, (in_chs, 14, 14))
+            assert entry.params == metablock.count_params(cfg)
+            assert unsupported_ops(cfg, (in_chs, 14, 14)) == {}
 
 
 def test_labels_are_flat_and_attention_settings_exist_only_for_attention_blocks() -> None:
