@@ -109,10 +109,9 @@ def test_unified_space_offers_every_operator_in_every_stage() -> None:
 
 @pytest.mark.parametrize("op", ["ghost", "mixconv", "mqa", "edge", "regnet"])
 def test_new_operators_build_in_every_position_with_exact_table_costs(op: str) -> None:
-    from search.space import OPS, BlockChoice
-
     from metablock.cost_table import CostTable
     from metablock.costs import unsupported_ops
+    from search.space import OPS, BlockChoice
 
     table = CostTable()
     for in_chs, out_chs, stride, first in ((32, 48, 2, True), (48, 48, 1, False), (32, 64, 1, True)):
