@@ -82,6 +82,7 @@ class MetaMobileBlock(nn.Module):
                 norm=cfg.norm,
                 eps=eps,
                 momentum=mom,
+                padding=cfg.padding,
             )
         else:
             self.pre_dw = nn.Identity()
@@ -110,6 +111,7 @@ class MetaMobileBlock(nn.Module):
                 act=cfg.expand_act,
                 eps=eps,
                 momentum=mom,
+                padding=cfg.padding,
             )
         else:
             fused = cfg.expand == "fused"
@@ -124,6 +126,7 @@ class MetaMobileBlock(nn.Module):
                 act=cfg.expand_act,
                 eps=eps,
                 momentum=mom,
+                padding=cfg.padding,
             )
         self.expand_shuffle = _shuffle(w["hidden"], cfg.expand_shuffle)
 
@@ -154,6 +157,7 @@ class MetaMobileBlock(nn.Module):
                 act=cfg.project_act,
                 eps=eps,
                 momentum=mom,
+                padding=cfg.padding,
             )
         else:
             self.project = ConvNormAct(
@@ -166,6 +170,7 @@ class MetaMobileBlock(nn.Module):
                 act=cfg.project_act,
                 eps=eps,
                 momentum=mom,
+                padding=cfg.padding,
             )
         if cfg.project_norm_init != 1.0:
             for norm in self.project.modules():
@@ -183,6 +188,7 @@ class MetaMobileBlock(nn.Module):
                 norm=cfg.norm,
                 eps=eps,
                 momentum=mom,
+                padding=cfg.padding,
             )
         else:
             self.post_dw = nn.Identity()

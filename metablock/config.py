@@ -30,6 +30,7 @@ SE_REFS = ("in", "hidden")
 SE_ROUNDS = ("round", "floor", "divisible", "floor_divisible")
 SE_GATES = ("sigmoid", "hsigmoid")
 REP_SCALE = ("none", "bias", "norm")
+PADDINGS = ("symmetric", "same")
 SPATIAL_MIXERS = ("dwconv", "dw_factorized", "dw_mixed", "conv", "rep_dw")
 
 
@@ -271,6 +272,10 @@ class BlockConfig:
         drop_path: stochastic depth rate of the residual branch (no effect without a shortcut).
         mixer_first: RepViT order: F, SE and a 1x1 transition first, then expand/project as an FFN
             with the shortcut.
+        padding: ``symmetric`` (``(k - 1) // 2 * dilation`` on every side) or ``same`` (TensorFlow's
+            SAME, timm's ``pad_type="same"``: the output is ``ceil(input / stride)`` and a strided conv
+            pads by what the input size needs, the odd pixel on the bottom/right). The two differ only
+            in strided convs.
     """
 
     in_chs: int
@@ -346,6 +351,7 @@ class BlockConfig:
     layer_scale: float | None = None
     drop_path: float = 0.0
     mixer_first: bool = False
+    padding: str = "symmetric"
 
     _widths: dict[str, int] = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -436,6 +442,9 @@ class BlockConfig:
                 f"v_group=True with mixer={self.mixer!r}"
             )
         self._validate_new_parts()
+        _check_choice("padding", self.padding, PADDINGS)
+        if self.padding == "same" and self.mixer in ("dw_factorized", "rep_dw"):
+            raise ConfigError(f"padding='same' is not supported with mixer={self.mixer!r}; use 'symmetric'")
         if self.mixer in SPATIAL_MIXERS and self.kernel == 0:
             raise ConfigError(f"mixer={self.mixer!r} needs kernel >= 1; got kernel=0")
         if not 0 <= self.drop_path < 1:

@@ -9,9 +9,10 @@ of a named network or block preset goes uncounted:
 - ``aten::scaled_dot_product_attention``: the two matrix products (``q·kᵀ`` and ``attn·v``, as
   fvcore counts ``aten::matmul``) plus one MAC per attention weight for the scaling and one for
   the softmax (what an explicit ``(q @ kᵀ) * scale``, ``softmax``, ``@ v`` costs with these handles);
-- element-wise ops (``add``, ``sub``, ``mul``, ``div``, ``maximum``, ``minimum`` and the binary
-  ``max``): one MAC per output element — this is the residual add, the SE gate and dynamic
-  shift-max's ``a·x + b·shift(x)`` and ``max``;
+- element-wise ops (``add``, ``sub``, ``mul``, ``div``, ``neg``, ``maximum``, ``minimum`` and the
+  binary ``max``): one MAC per output element (none on integer sizes, as in TensorFlow SAME
+  padding) — this is the residual add, the SE gate and dynamic shift-max's ``a·x + b·shift(x)``
+  and ``max``;
 - activations (``relu``, ``relu6``/``hardtanh``, ``hardswish``, ``hardsigmoid``, ``silu``,
   ``gelu``, ``sigmoid``, ``tanh``, ``softmax``): one MAC per output element;
 - reductions (``mean``, ``sum``, ``amax`` and ``max`` over a dim): one MAC per input element, as
@@ -94,7 +95,7 @@ def _sdpa(inputs: list[Any], outputs: list[Any]) -> int:
 
 def _handles() -> dict[str, Handle]:
     handles: dict[str, Handle] = {}
-    for name in ("add", "sub", "mul", "div", "rsub", "maximum", "minimum"):
+    for name in ("add", "sub", "mul", "div", "rsub", "maximum", "minimum", "neg"):
         handles[f"aten::{name}"] = _per_output
         handles[f"aten::{name}_"] = _per_output
     for name in ("relu", "hardtanh", "hardswish", "hardsigmoid", "silu", "gelu", "sigmoid", "tanh", "softmax"):

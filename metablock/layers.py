@@ -83,6 +83,47 @@ def same_padding(kernel: int, dilation: int = 1) -> int:
     return (kernel - 1) // 2 * dilation
 
 
+def tf_same_pad(size: int, kernel: int, stride: int, dilation: int) -> int:
+    """Total padding TensorFlow's SAME adds along one dimension of ``size`` pixels."""
+    return max((-(-size // stride) - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
+
+
+class Conv2dSame(nn.Conv2d):
+    """A strided conv with TensorFlow's SAME padding: the padding follows the input size (the odd
+    pixel on the bottom/right), so the output is ``ceil(input / stride)``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        ph = tf_same_pad(h, self.kernel_size[0], self.stride[0], self.dilation[0])
+        pw = tf_same_pad(w, self.kernel_size[1], self.stride[1], self.dilation[1])
+        if ph or pw:
+            x = F.pad(x, [pw // 2, pw - pw // 2, ph // 2, ph - ph // 2])
+        return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
+
+def create_conv(
+    in_chs: int,
+    out_chs: int,
+    kernel: int | tuple[int, int],
+    *,
+    stride: int | tuple[int, int] = 1,
+    dilation: int = 1,
+    groups: int = 1,
+    bias: bool = False,
+    padding: str = "symmetric",
+) -> nn.Conv2d:
+    """A conv with ``symmetric`` padding, or with ``same`` (TensorFlow's SAME), which differs only when
+    strided (odd kernels): then a :class:`Conv2dSame`."""
+    strided = stride != 1 and stride != (1, 1)
+    if padding == "same" and strided:
+        return Conv2dSame(in_chs, out_chs, kernel, stride, 0, dilation, groups, bias=bias)
+    if isinstance(kernel, int):
+        pad: int | tuple[int, int] = same_padding(kernel, dilation)
+    else:
+        pad = (same_padding(kernel[0], dilation), same_padding(kernel[1], dilation))
+    return nn.Conv2d(in_chs, out_chs, kernel, stride, pad, dilation, groups, bias=bias)
+
+
 # ---------------------------------------------------------------------------------- folding
 @torch.no_grad()
 def fuse_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
@@ -90,7 +131,7 @@ def fuse_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
     std = (bn.running_var + bn.eps).sqrt()
     scale = bn.weight / std if bn.weight is not None else 1.0 / std
     shift = bn.bias - bn.running_mean * scale if bn.bias is not None else -bn.running_mean * scale
-    fused = nn.Conv2d(
+    fused = type(conv)(
         conv.in_channels,
         conv.out_channels,
         conv.kernel_size,
@@ -131,13 +172,12 @@ class ConvNormAct(nn.Module):
         act: str | ShiftMaxConfig = "none",
         eps: float = 1e-5,
         momentum: float = 0.1,
+        padding: str = "symmetric",
     ) -> None:
         super().__init__()
-        if isinstance(kernel, int):
-            padding: int | tuple[int, int] = same_padding(kernel, dilation)
-        else:
-            padding = (same_padding(kernel[0], dilation), same_padding(kernel[1], dilation))
-        self.conv = nn.Conv2d(in_chs, out_chs, kernel, stride, padding, dilation, groups, bias=bias)
+        self.conv = create_conv(
+            in_chs, out_chs, kernel, stride=stride, dilation=dilation, groups=groups, bias=bias, padding=padding
+        )
         self.norm = create_norm(norm, out_chs, eps, momentum)
         self.act = create_act(act, out_chs, inplace=True)
 
@@ -293,11 +333,12 @@ class MixedDWConv(nn.Module):
         act: str | ShiftMaxConfig = "none",
         eps: float = 1e-5,
         momentum: float = 0.1,
+        padding: str = "symmetric",
     ) -> None:
         super().__init__()
         self.splits = split_channels(chs, len(kernels))
         self.convs = nn.ModuleList(
-            nn.Conv2d(c, c, k, stride, same_padding(k, dilation), dilation, groups=c, bias=bias)
+            create_conv(c, c, k, stride=stride, dilation=dilation, groups=c, bias=bias, padding=padding)
             for c, k in zip(self.splits, kernels, strict=True)
         )
         self.norm = create_norm(norm, chs, eps, momentum)
@@ -342,11 +383,12 @@ class GhostModule(nn.Module):
         act: str | ShiftMaxConfig = "none",
         eps: float = 1e-5,
         momentum: float = 0.1,
+        padding: str = "symmetric",
     ) -> None:
         super().__init__()
         init = -(-out_chs // ratio)
         self.out_chs = out_chs
-        kw = {"bias": bias, "norm": norm, "act": act, "eps": eps, "momentum": momentum}
+        kw = {"bias": bias, "norm": norm, "act": act, "eps": eps, "momentum": momentum, "padding": padding}
         self.primary = ConvNormAct(in_chs, init, 1, **kw)  # type: ignore[arg-type]
         self.cheap = ConvNormAct(init, init * (ratio - 1), kernel, groups=init, **kw)  # type: ignore[arg-type]
 
@@ -375,6 +417,7 @@ class MobileMQA(nn.Module):
         norm: str,
         eps: float,
         momentum: float,
+        padding: str = "symmetric",
     ) -> None:
         super().__init__()
         self.heads, self.head_dim, self.attn_drop = heads, head_dim, attn_drop
@@ -384,7 +427,9 @@ class MobileMQA(nn.Module):
         def downsample() -> nn.Module:
             if not down:
                 return nn.Identity()
-            return ConvNormAct(chs, chs, kernel, stride=kv_stride, groups=chs, norm=norm, eps=eps, momentum=momentum)
+            return ConvNormAct(
+                chs, chs, kernel, stride=kv_stride, groups=chs, norm=norm, eps=eps, momentum=momentum, padding=padding
+            )
 
         self.key_down, self.value_down = downsample(), downsample()
         self.key = nn.Conv2d(chs, head_dim, 1, bias=bias)
@@ -564,12 +609,14 @@ class Shortcut(nn.Module):
         super().__init__()
         self.kind = cfg.shortcut
         self.halve = cfg.shortcut == "split" and cfg.stride == 1
-        eps, mom = cfg.norm_eps, cfg.norm_momentum
+        eps, mom, pad = cfg.norm_eps, cfg.norm_momentum, cfg.padding
         self.pool: nn.Module = nn.Identity()
         self.proj: nn.Module = nn.Identity()
         in_chs = cfg.out_chs if cfg.mixer_first else cfg.in_chs
         if self.kind == "conv":
-            self.proj = ConvNormAct(in_chs, cfg.out_chs, 1, stride=cfg.stride, norm=cfg.norm, eps=eps, momentum=mom)
+            self.proj = ConvNormAct(
+                in_chs, cfg.out_chs, 1, stride=cfg.stride, norm=cfg.norm, eps=eps, momentum=mom, padding=pad
+            )
         elif self.kind == "avgpool":
             if cfg.stride > 1:
                 self.pool = nn.AvgPool2d(cfg.stride, cfg.stride, ceil_mode=True, count_include_pad=False)
@@ -579,14 +626,30 @@ class Shortcut(nn.Module):
             half = cfg.out_chs // 2
             self.proj = nn.Sequential(
                 ConvNormAct(
-                    in_chs, in_chs, cfg.kernel, stride=cfg.stride, groups=in_chs, norm=cfg.norm, eps=eps, momentum=mom
+                    in_chs,
+                    in_chs,
+                    cfg.kernel,
+                    stride=cfg.stride,
+                    groups=in_chs,
+                    norm=cfg.norm,
+                    eps=eps,
+                    momentum=mom,
+                    padding=pad,
                 ),
                 ConvNormAct(in_chs, half, 1, norm=cfg.norm, act=cfg.project_act, eps=eps, momentum=mom),
             )
         elif self.kind == "dw_conv":
             self.proj = nn.Sequential(
                 ConvNormAct(
-                    in_chs, in_chs, cfg.kernel, stride=cfg.stride, groups=in_chs, norm=cfg.norm, eps=eps, momentum=mom
+                    in_chs,
+                    in_chs,
+                    cfg.kernel,
+                    stride=cfg.stride,
+                    groups=in_chs,
+                    norm=cfg.norm,
+                    eps=eps,
+                    momentum=mom,
+                    padding=pad,
                 ),
                 ConvNormAct(in_chs, cfg.out_chs, 1, norm=cfg.norm, eps=eps, momentum=mom),
             )
@@ -638,6 +701,7 @@ def _dwconv(cfg: BlockConfig, stride: int) -> nn.Module:
         act=cfg.mixer_act,
         eps=cfg.norm_eps,
         momentum=cfg.norm_momentum,
+        padding=cfg.padding,
     )
 
 
@@ -656,6 +720,7 @@ def _conv(cfg: BlockConfig, stride: int) -> nn.Module:
         act=cfg.mixer_act,
         eps=cfg.norm_eps,
         momentum=cfg.norm_momentum,
+        padding=cfg.padding,
     )
 
 
@@ -701,6 +766,7 @@ def _dw_mixed(cfg: BlockConfig, stride: int) -> nn.Module:
         act=cfg.mixer_act,
         eps=cfg.norm_eps,
         momentum=cfg.norm_momentum,
+        padding=cfg.padding,
     )
 
 
@@ -718,6 +784,7 @@ def _mqa(cfg: BlockConfig, stride: int) -> nn.Module:
         norm=cfg.norm,
         eps=cfg.norm_eps,
         momentum=cfg.norm_momentum,
+        padding=cfg.padding,
     )
 
 

@@ -32,6 +32,7 @@ from torch import nn
 from .block import MetaMobileBlock
 from .config import (
     ACTIVATIONS,
+    PADDINGS,
     Act,
     BlockConfig,
     ShiftMaxConfig,
@@ -107,7 +108,8 @@ class LayerConfig:
     channel max-pool over ``max_group`` channels), ``norm`` (``bn``/``ln2d`` on the feature map),
     ``act``, ``pool`` (global average, flattened), ``dropout``, ``linear`` (``out_chs=0`` means
     ``num_classes``; ``norm`` is ``bn_before`` or ``bn_after``) and ``distilled_linear`` (two
-    BatchNorm1d + Linear heads whose outputs are averaged, RepViT).
+    BatchNorm1d + Linear heads whose outputs are averaged, RepViT). A ``conv`` layer's ``padding``
+    is ``symmetric`` or ``same`` (TensorFlow's SAME, see :class:`metablock.BlockConfig`).
     """
 
     kind: str
@@ -123,6 +125,7 @@ class LayerConfig:
     p: float = 0.0
     eps: float = 1e-5
     momentum: float = 0.1
+    padding: str = "symmetric"
 
     def __post_init__(self) -> None:
         if not isinstance(self.factor_groups, (list, tuple)) or len(self.factor_groups) != 2:
@@ -159,6 +162,10 @@ class LayerConfig:
             )
         if not 0 <= self.p < 1:
             raise ConfigError(f"dropout p must be in [0, 1); got p={self.p}")
+        if self.padding not in PADDINGS:
+            raise unknown("layer padding", self.padding, PADDINGS)
+        if self.padding != "symmetric" and self.kind != "conv":
+            raise ConfigError(f"layer padding={self.padding!r} applies only to kind='conv'; got kind={self.kind!r}")
         if (
             self.kind == "factorized_conv"
             and self.factor_groups[0] * self.factor_groups[1] != self.out_chs * self.max_group
@@ -518,6 +525,7 @@ def _layer(cfg: LayerConfig, in_chs: int, net: NetConfig, spatial: bool) -> tupl
             act=cfg.act,
             eps=cfg.eps,
             momentum=cfg.momentum,
+            padding=cfg.padding,
         ), out
     if kind == "maxpool":
         return nn.MaxPool2d(cfg.kernel, cfg.stride, (cfg.kernel - 1) // 2), in_chs

@@ -98,8 +98,7 @@ def _convert(module: nn.Module) -> nn.Module:
 #: Reference module classes whose effect no config field expresses: (class name, attribute, why).
 _UNEXPRESSED = {
     "BlurPool2d": ("aa_layer", "BlurPool2d (anti-aliased downsampling) has no equivalent in the Meta Mobile Block"),
-    "Conv2dSame": ("pad_type", "'same' (TensorFlow-style asymmetric padding) has no equivalent yet"),
-    "Conv2dSameExport": ("pad_type", "'same' (TensorFlow-style asymmetric padding) has no equivalent yet"),
+    "Conv2dSameExport": ("pad_type", "an export-time 'same' padding layer has no equivalent; use timm's Conv2dSame"),
     "Pad": ("pad_type", "an explicit padding layer has no equivalent yet"),
     "CondConv2d": ("num_experts", "a conditionally parameterised conv (CondConv) has no equivalent"),
 }
@@ -211,7 +210,8 @@ def _check_geometry(ours: nn.Module, ref: nn.Module, renamed: dict[str, str]) ->
             continue
         path = their[: -len(".weight")]
         theirs = ref.get_submodule(path)
-        if type(theirs) is not nn.Conv2d:
+        same = type(mine).__name__ == type(theirs).__name__ == "Conv2dSame"  # TensorFlow SAME on both sides
+        if type(theirs) is not nn.Conv2d and not same:
             raise ConfigError(
                 f"from_reference: {path!r} is a {type(theirs).__name__}, not a plain Conv2d; its padding or "
                 "behaviour has no equivalent"
@@ -268,9 +268,16 @@ def load_mapped(
     block.load_state_dict(new, strict=True)
 
 
+def _tf_same(module: nn.Module) -> bool:
+    """The reference pads its strided convs TensorFlow's SAME way (timm's ``pad_type="same"``)."""
+    return any(type(m).__name__ == "Conv2dSame" for m in module.modules())
+
+
 def _finish(cfg: BlockConfig, module: nn.Module, pairs: Sequence[tuple[str, str]]) -> MetaMobileBlock:
     if cfg.shortcut == "none" and cfg.drop_path:  # the references drop nothing without a skip
         cfg = cfg.replace(drop_path=0.0)
+    if _tf_same(module):
+        cfg = cfg.replace(padding="same")
     block = MetaMobileBlock(canonical(cfg))
     load_mapped(block, module.state_dict(), pairs, reference=module)
     return block
@@ -1104,6 +1111,7 @@ def _cna_layer(seq: nn.Module, **kw: object) -> object:
         act=act,
         eps=norm["norm_eps"],
         momentum=norm["norm_momentum"],
+        padding="same" if _tf_same(conv) else "symmetric",
         **kw,
     )  # type: ignore[arg-type]
 

@@ -60,3 +60,29 @@ def random_state_dict(manifest: Manifest, seed: int) -> dict[str, torch.Tensor]:
 def seeded_input(shape: tuple[int, ...], seed: int) -> torch.Tensor:
     """A standard-normal tensor of ``shape`` drawn from a generator seeded with ``seed``."""
     return torch.randn(shape, generator=torch.Generator().manual_seed(seed))
+
+
+@torch.no_grad()
+def calibrate_batchnorm(module: torch.nn.Module, x: torch.Tensor) -> torch.nn.Module:
+    """Set every BatchNorm's running statistics to the statistics of its input on ``x``, in one eval-mode
+    pass in layer order, so every normalised activation has zero mean and unit variance on ``x``.
+
+    With random weights and made-up statistics a deep network's activations shrink layer by layer and
+    its logits hardly depend on its input; after calibration they do, so comparing two networks'
+    logits compares every layer. Returns ``module`` (changed in place, left in eval mode).
+    """
+    norms = [m for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+
+    def hook(norm: torch.nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+        inp = args[0]
+        dims = [d for d in range(inp.dim()) if d != 1]
+        norm.running_mean.copy_(inp.mean(dims))
+        norm.running_var.copy_(inp.var(dims, unbiased=False))
+
+    handles = [m.register_forward_pre_hook(hook) for m in norms if m.running_mean is not None]
+    try:
+        module.eval()(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return module

@@ -43,6 +43,8 @@ INVALID = [
     ({"in_chs": 16, "out_chs": 16, "num_heads": 2}, r"num_heads and kv_stride apply only to mixer='mqa'"),
     ({"in_chs": 16, "out_chs": 16, "mixer": "mqa", "kv_stride": 0}, r"kv_stride=0"),
     ({"in_chs": 16, "out_chs": 16, "mixer": "mqa", "stride": 2}, r"stride=2 needs a spatial part"),
+    ({"in_chs": 16, "out_chs": 16, "padding": "valid"}, r"padding value 'valid'"),
+    ({"in_chs": 16, "out_chs": 16, "mixer": "rep_dw", "padding": "same"}, r"padding='same' is not supported with"),
 ]  # fmt: skip
 
 

@@ -21,6 +21,9 @@ REFERENCES = {
     "repvit_m0_9": lambda: timm.create_model("repvit_m0_9"),
     "repvit_m1_5": lambda: timm.create_model("repvit_m1_5"),
     "mobilenetv4_conv_small": lambda: timm.create_model("mobilenetv4_conv_small"),
+    "mobilenetv4_hybrid_medium": lambda: timm.create_model("mobilenetv4_hybrid_medium"),
+    "ghostnet_100": lambda: timm.create_model("ghostnet_100"),
+    "mixnet_s": lambda: timm.create_model("mixnet_s"),
 }
 
 
@@ -33,6 +36,14 @@ def test_no_op_of_a_named_network_goes_uncounted(name: str) -> None:
 def test_no_op_of_a_block_preset_goes_uncounted(name: str) -> None:
     cfg = metablock.block_config(name)
     assert unsupported_ops(cfg, (cfg.in_chs, 15, 15)) == {}
+
+
+def test_tensorflow_same_padding_is_counted_and_costs_what_symmetric_padding_does() -> None:
+    # timm's own SAME padding does its size arithmetic on traced scalars (and ``ceil``, uncounted), so
+    # the like-with-like reference is the same network with symmetric padding: padding adds no MACs
+    ours = metablock.from_reference(timm.create_model("tf_efficientnet_b0"))
+    assert unsupported_ops(ours, (3, 96, 96)) == {}
+    assert count_macs(ours, (3, 96, 96)) == count_macs(timm.create_model("efficientnet_b0"), (3, 96, 96))
 
 
 @pytest.mark.parametrize("name", sorted(REFERENCES))

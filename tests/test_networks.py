@@ -11,7 +11,7 @@ from torch import nn
 
 import metablock
 from metablock import NetConfig, build, create_model, list_models, model_config
-from metablock.testing import manifest_of, random_state_dict, seeded_input
+from metablock.testing import calibrate_batchnorm, manifest_of, random_state_dict, seeded_input
 
 torchvision = pytest.importorskip("torchvision")
 timm = pytest.importorskip("timm")
@@ -49,6 +49,7 @@ REFERENCES = {
 }
 MODELS = list_models()
 X = seeded_input((2, 3, 64, 64), seed=7)
+CALIBRATION = seeded_input((4, 3, 64, 64), seed=8)
 
 
 def count(module: nn.Module) -> int:
@@ -72,7 +73,7 @@ def test_from_reference_gives_the_named_config_and_equal_logits(name: str) -> No
     with torch.no_grad():
         for key, value in random_state_dict(manifest_of(state), seed=11).items():
             state[key].copy_(value)
-    ref.eval()
+    calibrate_batchnorm(ref, CALIBRATION)  # activations keep their scale: the logits depend on every layer
     ours = metablock.from_reference(ref).eval()
     named = model_config(name)
     flat = lambda cfg: [b for stage in cfg.block_configs() for b in stage]  # noqa: E731
@@ -84,6 +85,7 @@ def test_from_reference_gives_the_named_config_and_equal_logits(name: str) -> No
     with torch.no_grad():
         expected, got, converted = ref(X), preset(X), ours(X)
     scale = max(1.0, expected.abs().max().item())
+    assert (expected[0] - expected[1]).abs().max().item() > 1e-2 * scale  # the logits follow the input
     assert (got - expected).abs().max().item() <= 1e-4 * scale
     assert (converted - expected).abs().max().item() <= 1e-4 * scale
 
@@ -113,6 +115,7 @@ def test_forward_backward_reparameterize_and_onnx(name: str) -> None:
     torch.manual_seed(0)
     model = create_model(name, num_classes=10)
     model.load_state_dict(random_state_dict(manifest_of(model.state_dict()), seed=5))
+    calibrate_batchnorm(model, CALIBRATION)
     model.train()
     out = model(X)
     assert out.shape == (2, 10) and torch.isfinite(out).all()
@@ -127,14 +130,15 @@ def test_forward_backward_reparameterize_and_onnx(name: str) -> None:
         assert (folded64 - expected64).abs().max().item() <= 1e-8 * max(1.0, expected64.abs().max().item())
         fused = metablock.reparameterize(copy.deepcopy(model))
         expected = fused(X[:1])
+        rounding = (expected.double() - folded64[:1]).abs().max().item()  # float32 against float64
     buf = io.BytesIO()
     torch.onnx.export(fused, (X[:1],), buf, dynamo=False, opset_version=17)
     session = ort.InferenceSession(buf.getvalue(), providers=["CPUExecutionProvider"])
     (onnx_out,) = session.run(None, {session.get_inputs()[0].name: X[:1].numpy()})
-    # random weights make deep residual networks amplify float32 rounding differences between
-    # kernels, so the export is compared relative to the output scale
+    # random weights make some deep networks (EfficientNetV2-S) amplify float32 rounding, so ONNX
+    # Runtime's kernels must agree with PyTorch's as closely as PyTorch float32 agrees with float64
     scale = max(1.0, expected.abs().max().item())
-    assert (torch.from_numpy(onnx_out) - expected).abs().max().item() <= 1e-3 * scale
+    assert (torch.from_numpy(onnx_out) - expected).abs().max().item() <= 1e-3 * scale + 4 * rounding
 
 
 def test_width_multiplier_scales_and_stays_buildable() -> None:
@@ -173,6 +177,7 @@ def test_reparameterize_merges_repvit_distillation_heads_as_timm_does() -> None:
 
     ref = timm.create_model("repvit_m0_9").eval()
     ref.load_state_dict(random_state_dict(manifest_of(ref.state_dict()), seed=3))
+    calibrate_batchnorm(ref, CALIBRATION)
     ours = metablock.from_reference(ref).eval()
     with torch.no_grad():
         expected = ref(X)

@@ -287,11 +287,9 @@ def _blur(channels: int, **kw: object) -> nn.Module:
 
 REFUSED = {
     # (reference, text the error names)
-    "uib-same-s2": (lambda: _uir(16, 24, 3, 5, 0, 2, 4.0, pad_type="same"), "pad_type=Conv2dSame at 'dw_mid.conv'"),
     "uib-aa-s2": (lambda: _uir(16, 24, 3, 5, 0, 2, 4.0, aa_layer=_blur), "aa_layer=BlurPool2d at 'dw_mid.aa'"),
     "convbnact-dilated": (lambda: timm_eb.ConvBnAct(16, 16, 3, dilation=2), "'conv' has dilation=(2, 2)"),
     "convbnact-valid": (lambda: timm_eb.ConvBnAct(16, 16, 3, pad_type="valid"), "'conv' has padding=(0, 0)"),
-    "convbnact-same-s2": (lambda: timm_eb.ConvBnAct(16, 24, 3, stride=2, pad_type="same"), "pad_type=Conv2dSame"),
     "v2-reflect": (lambda: _reflect(tv_v2.InvertedResidual(16, 16, 1, 6)), "padding_mode='reflect'"),
     "ir-aa-s2": (
         lambda: timm_eb.InvertedResidual(16, 24, 3, stride=2, exp_ratio=4.0, aa_layer="avg"),
@@ -438,3 +436,40 @@ def test_new_family_preset_equals_its_reference(name: str) -> None:
         ref.train(training), block.train(training)
         with torch.no_grad():
             assert (block(x) - ref(x)).abs().max().item() <= 1e-5
+
+
+#: timm blocks with TensorFlow SAME padding (pad_type="same") at stride 2: every strided conv pads by
+#: what the input size needs, the odd pixel on the bottom/right
+SAME = {
+    "uib-same-s2": lambda: _uir(16, 24, 3, 5, 0, 2, 4.0, pad_type="same"),
+    "convbnact-same-s2": lambda: timm_eb.ConvBnAct(16, 24, 3, stride=2, pad_type="same"),
+    "ir-same-s2-k5": lambda: timm_eb.InvertedResidual(16, 24, 5, stride=2, exp_ratio=4.0, pad_type="same"),
+    "ds-same-s2": lambda: timm_eb.DepthwiseSeparableConv(16, 24, 3, stride=2, pad_type="same"),
+    "er-same-s2": lambda: timm_eb.EdgeResidual(16, 24, 3, stride=2, exp_ratio=4.0, pad_type="same"),
+    "mixnet-same-s2": lambda: timm_eb.InvertedResidual(16, 24, [3, 5, 7], stride=2, exp_ratio=3.0, pad_type="same"),
+    "mqa-same-kv2": lambda: timm_eb.MobileAttention(
+        32, 32, num_heads=2, key_dim=16, value_dim=16, use_multi_query=True, kv_stride=2, pad_type="same"
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SAME))
+def test_tensorflow_same_padding_converts_exactly_at_every_input_size(name: str) -> None:
+    ref = SAME[name]()
+    ref.load_state_dict(random_state_dict(manifest_of(ref.state_dict()), seed=1))
+    ref.eval()
+    ours = metablock.from_reference(ref).eval()
+    assert ours.cfg.padding == "same"
+    symmetric = metablock.MetaMobileBlock(ours.cfg.replace(padding="symmetric")).eval()
+    symmetric.load_state_dict(ours.state_dict())
+    for h, w in ((12, 14), (11, 13), (16, 9)):
+        x = seeded_input((2, ours.cfg.in_chs, h, w), seed=h)
+        with torch.no_grad():
+            expected, got = ref(x), ours(x)
+            assert got.shape == expected.shape
+            assert (got - expected).abs().max().item() <= 1e-5
+            if (h, w) == (12, 14):  # even sizes pad asymmetrically: symmetric padding is a different block
+                assert (symmetric(x) - expected).abs().max().item() > 1e-3
+    fused = metablock.reparameterize(copy.deepcopy(ours))
+    with torch.no_grad():
+        assert (fused(x) - ref(x)).abs().max().item() <= 1e-4

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 import metablock
-from metablock.testing import manifest_of, random_state_dict, seeded_input
+from metablock.testing import calibrate_batchnorm, manifest_of, random_state_dict, seeded_input
 
 timm = pytest.importorskip("timm")
 
@@ -38,6 +38,11 @@ CONVERTS = [
     "mobilenetv4_hybrid_medium",  # uir + Mobile MQA (with and without key/value downsampling), layer scale
     "mixnet_s",  # mixed depthwise kernels, grouped 1x1 convs
     "mixnet_m",
+    # TensorFlow SAME padding (pad_type="same"): every tf_* model
+    "tf_efficientnet_b0",
+    "tf_efficientnetv2_b0",
+    "tf_mobilenetv3_small_100",
+    "tf_mixnet_s",
     # timm GhostNet (v1): ghost modules, dw_conv shortcuts, a channel multiplier
     "ghostnet_050",
     "ghostnet_100",
@@ -53,9 +58,6 @@ TORCHVISION = ["mnasnet0_5", "mnasnet1_0", "regnet_x_400mf", "regnet_y_400mf"]
 
 #: (model, what the error must name)
 REFUSED = {
-    "tf_efficientnet_b0": "pad_type=Conv2dSame at 'conv_stem'",
-    "tf_mobilenetv3_small_100": "pad_type=Conv2dSame at 'conv_stem'",
-    "tf_mixnet_s": "pad_type=Conv2dSame at 'conv_stem'",
     "ghostnetv2_100": "GhostModuleV2",
     "ghostnetv3_100": "GhostNetV3",
     "efficientnet_cc_b0_4e": "CondConv2d",
@@ -76,14 +78,16 @@ def _count(module: nn.Module) -> int:
 def test_timm_model_converts_with_equal_parameters_and_logits(name: str) -> None:
     ref = timm.create_model(name, drop_rate=0.2)
     ref.load_state_dict(random_state_dict(manifest_of(ref.state_dict()), seed=1))  # weights and BN statistics
-    ref.eval()
+    calibrate_batchnorm(ref, seeded_input((4, 3, 64, 64), seed=2))  # so the logits depend on every layer
     ours = metablock.from_reference(ref)
     assert not ours.training and _count(ours) == _count(ref)
     assert ours.cfg.name == name
     x = seeded_input((2, 3, 64, 64), seed=3)
     with torch.no_grad():
         expected, got = ref(x), ours(x)
-    assert (got - expected).abs().max().item() <= 1e-4 * max(1.0, expected.abs().max().item())
+    scale = max(1.0, expected.abs().max().item())
+    assert (expected[0] - expected[1]).abs().max().item() > 1e-2 * scale  # the logits follow the input
+    assert (got - expected).abs().max().item() <= 1e-4 * scale
     # the converted network is an ordinary preset-style config: it round-trips through JSON
     assert metablock.NetConfig.from_json(ours.cfg.to_json()) == ours.cfg
 
@@ -96,12 +100,15 @@ def test_torchvision_model_converts_with_equal_parameters_and_logits(name: str) 
     with torch.no_grad():
         for key, value in random_state_dict(manifest_of(state), seed=1).items():
             state[key].copy_(value)
+    calibrate_batchnorm(ref, seeded_input((4, 3, 64, 64), seed=2))
     ours = metablock.from_reference(ref)
     assert _count(ours) == _count(ref)
     x = seeded_input((2, 3, 64, 64), seed=3)
     with torch.no_grad():
         expected, got = ref(x), ours(x)
-    assert (got - expected).abs().max().item() <= 1e-4 * max(1.0, expected.abs().max().item())
+    scale = max(1.0, expected.abs().max().item())
+    assert (expected[0] - expected[1]).abs().max().item() > 1e-2 * scale  # the logits follow the input
+    assert (got - expected).abs().max().item() <= 1e-4 * scale
 
 
 @pytest.mark.parametrize("name", sorted(REFUSED))
