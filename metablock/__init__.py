@@ -10,16 +10,19 @@ Example:
 
 from __future__ import annotations
 
+from . import families  # registers every family's presets, networks and converters
 from .block import MetaMobileBlock
 from .config import BlockConfig, ShiftMaxConfig, make_divisible
 from .convert import convert_state_dict, load_checkpoint
 from .cost_table import Costs, CostTable, PartCosts, network_costs
 from .costs import count_macs, count_params
 from .errors import ConfigError
+from .families.emo import emo_block
+from .families.micronet import micronet_block
 from .latency import Latency, LatencyTable, measure_latency
 from .memory import estimate_memory
 from .network import LayerConfig, MetaNet, NetConfig, StageConfig, build, stages_from_blocks
-from .presets import block_config, block_info, emo_block, list_blocks, micronet_block
+from .presets import block_config, block_info, list_blocks
 from .reference import from_reference, list_reference_classes
 from .reparam import reparameterize
 from .zoo import create_model, list_models, model_config, model_info
@@ -27,6 +30,7 @@ from .zoo import create_model, list_models, model_config, model_info
 __version__ = "0.1.0"
 
 __all__ = [
+    "families",
     "BlockConfig",
     "LayerConfig",
     "MetaNet",

@@ -1,4 +1,4 @@
-"""``convert_state_dict``: official EMO and MicroNet checkpoints onto metablock's key layout.
+"""``convert_state_dict``: official checkpoints (EMO, MicroNet) onto metablock's key layout.
 
 Blocks (``iRMB``, ``DYMicroBlock``) and whole networks (EMO's ``stage0``... layout, MicroNet's
 ``features.``... layout) are both covered. The official code of EMO (zhangzjn/EMO, ``model/emo.py``)
@@ -19,57 +19,6 @@ from .errors import ConfigError, unknown
 
 Pairs = Sequence[tuple[str, str]]
 
-# iRMB (model/emo.py) -> MetaMobileBlock
-EMO_BLOCK: Pairs = (
-    ("norm.norm", "norm_in"),  # LayerNorm2d wraps an nn.LayerNorm
-    ("norm", "norm_in"),
-    ("qk.conv", "attn.qk"),
-    ("v.conv", "expand.conv"),
-    ("conv_local.conv", "mixer.conv"),
-    ("conv_local.norm", "mixer.norm"),
-    ("se.conv_reduce", "se.fc1"),
-    ("se.conv_expand", "se.fc2"),
-    ("proj.conv", "project.conv"),
-)
-
-# DYMicroBlock (backbone/micronet.py): its ``layers`` Sequential is laid out per path
-_DSEP = ("conv.0", "conv1.conv"), ("conv.1", "conv1.norm"), ("conv.2", "conv2.conv"), ("conv.3", "conv2.norm")
-MICRONET_BLOCK_A: Pairs = (
-    *((f"layers.0.{a}", f"mixer.{b}") for a, b in _DSEP),
-    ("layers.1.fc.0", "mixer.conv2.act.fc1"),
-    ("layers.1.fc.2", "mixer.conv2.act.fc2"),
-    ("layers.4.conv.0", "project.conv"),
-    ("layers.4.conv.1", "project.norm"),
-    ("layers.5.fc.0", "project.act.fc1"),
-    ("layers.5.fc.2", "project.act.fc2"),
-)
-MICRONET_BLOCK_EXPAND: Pairs = (
-    ("layers.0.conv.0", "expand.conv"),
-    ("layers.0.conv.1", "expand.norm"),
-    ("layers.1.fc.0", "expand.act.fc1"),
-    ("layers.1.fc.2", "expand.act.fc2"),
-)
-_MICRONET_BC_OUTER: Pairs = (
-    *MICRONET_BLOCK_EXPAND,
-    ("layers.7.conv.0", "project.conv"),
-    ("layers.7.conv.1", "project.norm"),
-    ("layers.8.fc.0", "project.act.fc1"),
-    ("layers.8.fc.2", "project.act.fc2"),
-)
-MICRONET_BLOCK_BC: Pairs = (
-    *_MICRONET_BC_OUTER,
-    *((f"layers.3.{a}", f"mixer.{b}") for a, b in _DSEP),
-    ("layers.5.fc.0", "mixer.conv2.act.fc1"),
-    ("layers.5.fc.2", "mixer.conv2.act.fc2"),
-)
-MICRONET_BLOCK_BC_DWCONV: Pairs = (  # depthsep=False: a plain depthwise conv
-    *_MICRONET_BC_OUTER,
-    ("layers.3.conv.0", "mixer.conv"),
-    ("layers.3.conv.1", "mixer.norm"),
-    ("layers.5.fc.0", "mixer.act.fc1"),
-    ("layers.5.fc.2", "mixer.act.fc2"),
-)
-
 
 def rename(keys: Sequence[str], pairs: Pairs, prefix: str = "", new_prefix: str = "") -> dict[str, str]:
     """Map each key (below ``prefix``) through the longest matching ``(their, ours)`` prefix pair."""
@@ -84,41 +33,6 @@ def rename(keys: Sequence[str], pairs: Pairs, prefix: str = "", new_prefix: str 
         else:
             raise ConfigError(f"convert_state_dict: no mapping for key {key!r}")
     return out
-
-
-def micronet_block_pairs(keys: Sequence[str], prefix: str = "") -> Pairs:
-    """The key pairs of one DYMicroBlock, chosen by the path its keys reveal."""
-    rel = {k[len(prefix) :] for k in keys}
-    if any(k.startswith("layers.0.conv.3.") for k in rel):
-        return MICRONET_BLOCK_A
-    if any(k.startswith("layers.3.conv.3.") for k in rel):
-        return MICRONET_BLOCK_BC
-    if any(k.startswith("layers.3.") for k in rel):
-        return MICRONET_BLOCK_BC_DWCONV
-    return MICRONET_BLOCK_EXPAND
-
-
-# Whole networks: the parts around the blocks (their key prefix -> ours)
-EMO_NETWORK: Pairs = (
-    ("stage0.0.convs.0.0", "stem.0.conv"),  # MSPatchEmb with one dilation: conv (bias) + BN
-    ("stage0.0.convs.0.1", "stem.0.norm"),
-    ("norm.norm", "head.0"),  # the last stage's norm (LayerNorm2d wraps an nn.LayerNorm)
-    ("norm", "head.0"),
-    ("head", "head.2.fc"),
-)
-MICRONET_NETWORK: Pairs = (
-    ("features.0.stem.0.conv.0", "stem.0.conv1.conv"),  # SpatialSepConvSF: k×1 conv, BN, 1×k conv, BN
-    ("features.0.stem.0.conv.1", "stem.0.conv1.norm"),
-    ("features.0.stem.0.conv.2", "stem.0.conv2.conv"),
-    ("features.0.stem.0.conv.3", "stem.0.conv2.norm"),
-    ("classifier.0.linear.0", "head.3.fc"),  # SwishLinear: Linear, BatchNorm1d, h-swish
-    ("classifier.0.linear.1", "head.3.norm_after"),
-    ("classifier.2.linear.0", "head.5.fc"),
-    ("classifier.2.linear.1", "head.5.norm_after"),
-)
-
-_EMO_BLOCK_KEY = re.compile(r"^(stage(\d+)\.(\d+))\.")
-_MICRONET_BLOCK_KEY = re.compile(r"^(features\.(\d+))\.")
 
 
 def rename_network(
@@ -150,21 +64,6 @@ def rename_network(
     return out
 
 
-def _emo_place(index: tuple[int, int]) -> tuple[int, int] | None:
-    # stage0 holds the stem (0) and the first iRMB (1); stage i >= 1 is our stage i, block for block
-    stage, block = index
-    if stage == 0:
-        return (0, 0) if block == 1 else None
-    return stage, block
-
-
-def _emo(shapes: Mapping[str, tuple[int, ...]], model: Any = None) -> dict[str, str]:
-    keys = list(shapes)
-    if any(k.startswith("stage0.") for k in keys):
-        return rename_network(keys, EMO_NETWORK, _EMO_BLOCK_KEY, _emo_place, lambda _k, _p: EMO_BLOCK)
-    return rename(keys, EMO_BLOCK)
-
-
 def _layout(model: Any) -> list[tuple[int, int]]:
     """(stage, index) of each block of a named network or NetConfig, in order."""
     from .network import NetConfig
@@ -174,54 +73,8 @@ def _layout(model: Any) -> list[tuple[int, int]]:
     return [(s, i) for s, depth in enumerate(cfg.stage_depths()) for i in range(depth)]
 
 
-def _micronet_network(keys: Sequence[str], layout: list[tuple[int, int]]) -> dict[str, str]:
-    def place(index: tuple[int, int]) -> tuple[int, int] | None:
-        n = index[0] - 1  # features.0 is the stem
-        if n < 0:
-            return None
-        if n >= len(layout):
-            raise ConfigError(
-                f"convert_state_dict: no block for key prefix 'features.{index[0]}' "
-                f"(the target network has {len(layout)} blocks)"
-            )
-        return layout[n]
-
-    return rename_network(keys, MICRONET_NETWORK, _MICRONET_BLOCK_KEY, place, micronet_block_pairs)
-
-
-def _micronet(shapes: Mapping[str, tuple[int, ...]], model: Any = None) -> dict[str, str]:
-    keys = list(shapes)
-    if not any(k.startswith("features.") for k in keys):
-        return rename(keys, micronet_block_pairs(keys))
-    if model is not None:
-        return _micronet_network(keys, _layout(model))
-    blocks = {int(k.split(".")[1]) for k in keys if k.startswith("features.")} - {0}  # features.0: the stem
-    _micronet_network(keys, [(0, i) for i in range(max(blocks, default=0))])  # every key maps somewhere
-    # Our stages split where a block changes shape, which needs each block's stride: not in a state
-    # dict, so take the layout of the named MicroNet whose state dict has exactly these shapes.
-    from .network import build
-    from .zoo import list_models, model_config
-
-    for name in (n for n in list_models() if n.startswith("micronet_")):
-        cfg = model_config(name)
-        layout = _layout(cfg)
-        if len(blocks) != len(layout):
-            continue
-        names = _micronet_network(keys, layout)
-        with torch.device("meta"):
-            expected = {k: tuple(v.shape) for k, v in build(cfg).state_dict().items()}
-        if len(expected) == len(keys) and all(expected.get(names[k]) == shapes[k] for k in keys):
-            return names
-    raise ConfigError(
-        "convert_state_dict(source='micronet'): the checkpoint is none of the named MicroNets "
-        f"({', '.join(n for n in list_models() if n.startswith('micronet_'))}); pass model= (a name or NetConfig)"
-    )
-
-
-SOURCES: dict[str, Callable[[Mapping[str, tuple[int, ...]], Any], dict[str, str]]] = {
-    "emo": _emo,
-    "micronet": _micronet,
-}
+SOURCES: dict[str, Callable[[Mapping[str, tuple[int, ...]], Any], dict[str, str]]] = {}
+"""Key renamers of official checkpoints by ``source`` name, added by the family modules (``emo``, ``micronet``)."""
 
 
 def convert_state_dict(

@@ -348,8 +348,9 @@ def test_a_converter_that_loses_an_attribute_is_caught_by_the_output_check(monke
     # must still not convert silently: the outputs are compared before the block is returned
     ref = tv_v2.InvertedResidual(16, 16, 1, 6)
     ref.load_state_dict(random_state_dict(manifest_of(ref.state_dict()), seed=1))
-    original = metablock.reference._norm_kwargs  # type: ignore[attr-defined]
-    monkeypatch.setattr(metablock.reference, "_norm_kwargs", lambda bn: {**original(bn), "norm_eps": 0.5})
+    family = metablock.families.mobilenet  # where torchvision's MobileNetV2 converter lives
+    original = family._norm_kwargs
+    monkeypatch.setattr(family, "_norm_kwargs", lambda bn: {**original(bn), "norm_eps": 0.5})
     with pytest.raises(metablock.ConfigError, match="does not reproduce the reference"):
         metablock.from_reference(ref)
     monkeypatch.undo()

@@ -60,6 +60,8 @@ TORCHVISION = ["mnasnet0_5", "mnasnet1_0", "regnet_x_400mf", "regnet_y_400mf"]
 REFUSED = {
     "ghostnetv2_100": "GhostModuleV2",
     "ghostnetv3_100": "GhostNetV3",
+    "test_efficientnet_evos": "norm layer EvoNorm2dS0 at 'bn1'",
+    "gc_efficientnetv2_rw_t": "norm layer LayerNorm2d at 'blocks.3.0.se.mlp_scale.norm'",
     "efficientnet_cc_b0_4e": "CondConv2d",
     "efficientnet_b0_gn": "norm layer GroupNormAct",
     "mobilenetv4_conv_aa_large": "aa_layer=AvgPool2d at 'blocks.0.0.aa'",
