@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from .errors import ConfigError
+from .errors import ConfigError, StoppedError
 
 
 def _tour(args: argparse.Namespace) -> int:
@@ -95,6 +95,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except ConfigError as exc:
         return _fail(str(exc))
+    except StoppedError as exc:  # not bad input: exit 1, one line
+        print(f"metablock: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("metablock: interrupted", file=sys.stderr)
         return 130

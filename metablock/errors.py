@@ -14,6 +14,11 @@ class ConfigError(ValueError):
     """
 
 
+class StoppedError(RuntimeError):
+    """A long run stopped before its end (a worker process was killed or crashed). Everything it
+    finished is stored; the message says how to resume."""
+
+
 def closest(name: str, valid: Iterable[str]) -> str:
     """Return ``" (did you mean 'x'?)"`` for the closest valid name, or an empty string."""
     match = difflib.get_close_matches(str(name), list(valid), n=1, cutoff=0.5)

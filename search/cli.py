@@ -57,6 +57,16 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=1, help="worker processes sharing the storage")
     p.add_argument("--timeout", type=float, default=None, help="seconds after which no new trial starts")
+    p.add_argument(
+        "--heartbeat", type=float, default=10.0, help="seconds between a running trial's heartbeats (default: 10)"
+    )
+    p.add_argument(
+        "--grace",
+        type=float,
+        default=120.0,
+        help="seconds without a heartbeat after which a running trial is lost and retried (default: 120; "
+        "must exceed two heartbeats)",
+    )
     p.add_argument("--storage", default=None, help="Optuna storage URL or journal file (default: OUT/study.journal)")
     p.add_argument("--study", default="metablock", help="study name; an existing study is resumed")
     p.add_argument("--out", default="runs/search", help="output directory (default: runs/search)")
@@ -153,6 +163,8 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         seed=args.seed,
         workers=args.workers,
         timeout=args.timeout,
+        heartbeat_s=args.heartbeat,
+        grace_s=args.grace,
         storage=args.storage,
         study=args.study,
         out=args.out,

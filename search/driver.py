@@ -45,6 +45,7 @@ import dataclasses
 import math
 import multiprocessing as mp
 import os
+import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -54,6 +55,7 @@ from typing import Any
 
 import metablock
 from metablock import ConfigError
+from metablock.errors import StoppedError
 
 from .scores import ScoreSettings, compute_score, seeded_build
 from .space import Candidate, SearchSpace, get_space
@@ -246,11 +248,95 @@ def make_storage(url: str, *, heartbeat_s: float = 10.0, grace_s: float = 120.0)
     path = Path(url)
     if path.exists() and path.is_dir():
         raise ConfigError(f"storage {url!r} is a directory; give a journal file path or a database URL")
+    if path.exists() and not path.is_file():
+        raise ConfigError(
+            f"storage {url!r} is not a regular file (a device, pipe or socket); give a journal file path or a "
+            "database URL"
+        )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(str(path)))
+        backend = JournalFileBackend(str(path))
+        repair_journal(path)
+        return JournalStorage(backend)
     except OSError as exc:
         raise ConfigError(f"cannot open journal storage {url!r}: {exc.strerror or exc}") from None
+
+
+#: a damaged tail longer than this is refused rather than cut off (a torn record is one record)
+MAX_REPAIR_BYTES = 1 << 20
+
+
+def _journal_record(line: bytes) -> bool:
+    """Whether one journal line (without its newline) is a readable Optuna journal record."""
+    import json
+
+    try:
+        record = json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(record, dict) and "op_code" in record
+
+
+def repair_journal(path: str | Path) -> Path | None:
+    """Cut a damaged tail off an Optuna journal file, keeping every complete record.
+
+    A crash or a full disk in the middle of a write leaves a partial last record; anything appended
+    after it would be glued to it, and the journal could no longer be read. So before a study is
+    opened, the unreadable lines at the end (a partial record, NUL bytes, invalid UTF-8, appended
+    garbage) are moved to ``<journal>.damaged-<time>`` beside it, under the journal's own lock, and
+    one line on stderr says so. Returns the backup path, or ``None`` when the journal was intact.
+
+    Raises:
+        ConfigError: the file holds no journal record at all (it is not a journal), the damaged
+            tail is longer than :data:`MAX_REPAIR_BYTES`, or an unreadable record sits between
+            readable ones (the message says how to repair it by hand).
+    """
+    import sys
+
+    from optuna.storages.journal import JournalFileSymlinkLock
+    from optuna.storages.journal._file import get_lock_file
+
+    path = Path(path)
+    if not path.exists() or path.stat().st_size == 0:
+        return None
+    with get_lock_file(JournalFileSymlinkLock(str(path))):
+        data = path.read_bytes()
+        if not data.endswith(b"\n") and _journal_record(data[data.rfind(b"\n") + 1 :]):
+            with path.open("ab") as f:  # a whole record that lost only its newline: keep it
+                f.write(b"\n")
+            data += b"\n"
+        lines = data.split(b"\n")
+        complete = lines[:-1]  # the part after the last newline is partial (empty when intact)
+        cut = len(data) - len(lines[-1])
+        while complete and not _journal_record(complete[-1]):
+            cut -= len(complete.pop()) + 1
+        if cut == len(data):
+            bad = next((i for i, line in enumerate(complete) if not _journal_record(line)), None)
+            if bad is not None:
+                raise ConfigError(
+                    f"journal {str(path)!r} has an unreadable record at line {bad + 1} of {len(complete)}, followed by "
+                    f"readable ones; keep lines 1-{bad} (head -n {bad}) or restore a backup"
+                )
+            return None
+        if not complete:
+            raise ConfigError(f"storage {str(path)!r} is not an Optuna journal: it holds no readable journal record")
+        if len(data) - cut > MAX_REPAIR_BYTES:
+            raise ConfigError(
+                f"journal {str(path)!r} ends in {len(data) - cut} unreadable bytes after its last record (line "
+                f"{len(complete)}); keep lines 1-{len(complete)} (head -n {len(complete)}) or restore a backup"
+            )
+        backup = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
+        backup.write_bytes(data[cut:])
+        with path.open("r+b") as f:
+            f.truncate(cut)
+            f.flush()
+            os.fsync(f.fileno())
+    print(
+        f"metablock: journal {str(path)!r} ended in {len(data) - cut} bytes of a torn or unreadable record (a crash or "
+        f"full disk mid-write); cut them off into {str(backup)!r}, every complete record kept",
+        file=sys.stderr,
+    )
+    return backup
 
 
 def _quiet() -> None:
@@ -536,9 +622,19 @@ def fail_stale(study: Any, grace_s: float) -> list[int]:
     from optuna.trial import TrialState
 
     running = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
-    optuna.storages.fail_stale_trials(study)
     storage = study._storage
     lost = []
+    if optuna.storages._heartbeat.is_heartbeat_enabled(storage):
+        # Optuna's own rule (on the database clock), applied here first so the trials carry ``lost``
+        grace = storage.grace_period if getattr(storage, "grace_period", None) else grace_s
+        for trial_id in storage._get_stale_trial_ids(study._study_id):
+            try:
+                reason = f"no RDB heartbeat for over {grace:g} s (Optuna's heartbeat rule)"
+                storage.set_trial_user_attr(trial_id, LOST, reason)
+                storage.set_trial_state_values(trial_id, TrialState.FAIL)
+            except UpdateFinishedTrialError:
+                continue
+    optuna.storages.fail_stale_trials(study)
     for t in study.get_trials(deepcopy=False):
         if t.number in running and t.state == TrialState.FAIL and FAULT not in t.user_attrs:
             lost.append(t.number)  # failed just now by Optuna's heartbeat rule
@@ -568,8 +664,7 @@ def run_trials(
     Stops early once the study holds ``settings.trials`` scored or running trials (other workers
     share it), or once it holds ``settings.over_budget_limit`` over-budget draws. Over-budget draws
     do not use the quota. Returns how many trials were scored here."""
-    import optuna
-    from optuna.trial import TrialState
+    from optuna.exceptions import UpdateFinishedTrialError
 
     _quiet()
     study = create_study(settings, worker=worker)
@@ -582,43 +677,67 @@ def run_trials(
         if over >= settings.over_budget_limit:
             break  # run_search warns
         trial = study.ask()
-        trial.set_user_attr("worker", _worker_id())
-        if _taken(study, before=trial.number) >= settings.trials:
-            trial.set_user_attr(SURPLUS, "asked after the study held its trials; not evaluated")
-            study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+        try:
+            scored = _run_one(study, trial, settings, evaluator)
+        except UpdateFinishedTrialError:
+            # this worker was paused (or cut off) past the grace period: another process declared the
+            # trial lost and runs it again, so drop it and carry on with the next one
+            print(
+                f"metablock: trial {trial.number} was declared lost while this worker was stopped; dropped here "
+                "(it runs again)",
+                file=sys.stderr,
+            )
+            continue
+        if scored is None:
             break
-        trial.set_user_attr("heartbeat", time.time())
-        state: Any = None
-        values: Any = None
-        scored = True
-        with _Heartbeat(study, trial, settings.heartbeat_s):
-            try:
-                values = objective(trial, settings, evaluator)
-            except BudgetExceeded:
-                state = TrialState.PRUNED
-                scored = False
-            except optuna.TrialPruned:
-                state = TrialState.PRUNED
-            except KeyboardInterrupt:
-                trial.set_user_attr(FAULT, "interrupted")
-                study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
-                raise
-            except Exception as exc:  # a fault of this candidate (NaN score, error, out of memory): record it
-                reason = f"{type(exc).__name__}: {exc}"
-                trial.set_user_attr(FAULT, reason[:500])
-                trial.set_user_attr("status", "failed")
-                trial.set_user_attr("traceback", traceback.format_exc()[-2000:])
-                state = TrialState.FAIL
-                _release_memory()
-        # skip_if_finished: another process may have declared this trial lost (it then runs again)
-        if state is None:
-            study.tell(trial, values, skip_if_finished=True)
-        else:
-            study.tell(trial, state=state, skip_if_finished=True)
         done += scored
         if callback is not None:
             callback(study, trial)
     return done
+
+
+def _run_one(study: Any, trial: Any, settings: SearchSettings, evaluator: Evaluator) -> bool | None:
+    """Evaluate one asked trial and tell its result; whether it was scored (``None``: the study
+    already held its trials, stop)."""
+    import optuna
+    from optuna.trial import TrialState
+
+    trial.set_user_attr("worker", _worker_id())
+    if _taken(study, before=trial.number) >= settings.trials:
+        trial.set_user_attr(SURPLUS, "asked after the study held its trials; not evaluated")
+        study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+        return None
+    trial.set_user_attr("heartbeat", time.time())
+    state: Any = None
+    values: Any = None
+    scored = True
+    with _Heartbeat(study, trial, settings.heartbeat_s):
+        try:
+            values = objective(trial, settings, evaluator)
+        except BudgetExceeded:
+            state = TrialState.PRUNED
+            scored = False
+        except optuna.TrialPruned:
+            state = TrialState.PRUNED
+        except optuna.exceptions.UpdateFinishedTrialError:
+            raise
+        except KeyboardInterrupt:
+            trial.set_user_attr(FAULT, "interrupted")
+            study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+            raise
+        except Exception as exc:  # a fault of this candidate (NaN score, error, out of memory): record it
+            reason = f"{type(exc).__name__}: {exc}"
+            trial.set_user_attr(FAULT, reason[:500])
+            trial.set_user_attr("status", "failed")
+            trial.set_user_attr("traceback", traceback.format_exc()[-2000:])
+            state = TrialState.FAIL
+            _release_memory()
+    # skip_if_finished: another process may have declared this trial lost (it then runs again)
+    if state is None:
+        study.tell(trial, values, skip_if_finished=True)
+    else:
+        study.tell(trial, state=state, skip_if_finished=True)
+    return scored
 
 
 def _release_memory() -> None:
@@ -703,7 +822,11 @@ def _proxy_stage(settings: SearchSettings) -> tuple[Any, SearchSettings]:
                 p.join()
             bad = [p.exitcode for p in procs if p.exitcode]
             if bad:
-                raise RuntimeError(f"{len(bad)} worker(s) stopped with exit codes {bad}; run again to resume")
+                how = ", ".join(f"killed by signal {-c}" if c < 0 else f"exit code {c}" for c in bad)
+                raise StoppedError(
+                    f"{len(bad)} of {len(procs)} worker(s) stopped ({how}); every finished trial is stored in "
+                    f"{settings.storage_url!r}: run the same command again to resume"
+                )
     finally:
         if bar is not None:
             bar.close()

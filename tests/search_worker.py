@@ -6,7 +6,10 @@ JSON holds ``SearchSettings`` fields (``score`` as a ``ScoreSettings`` dict) plu
   ``ready_count`` workers have done so, so that the workers really run at the same time;
 - the ``block`` score (registered here) computes NASWOT but, when the environment variable
   ``MB_BLOCK_FILE`` names a file that does not exist yet, its ``MB_BLOCK_AFTER``-th call in this
-  process creates that file and then sleeps until the process is killed.
+  process creates that file and then sleeps until the process is killed;
+- the ``pause`` score computes NASWOT but, when ``MB_PAUSE_FILE`` names a file that does not exist
+  yet, its ``MB_PAUSE_AFTER``-th call creates that file and waits until it is deleted (the test
+  stops and continues the process meanwhile).
 """
 
 from __future__ import annotations
@@ -33,8 +36,21 @@ def block(model: Any, settings: ScoreSettings, resolution: int, report: Any = No
     return naswot(model, settings, resolution, report, **kw)
 
 
+def pause(model: Any, settings: ScoreSettings, resolution: int, report: Any = None, **kw: Any) -> float:
+    CALLS["pause"] = CALLS.get("pause", 0) + 1
+    marker = os.environ.get("MB_PAUSE_FILE")
+    if marker and not Path(marker).exists() and CALLS["pause"] > int(os.environ.get("MB_PAUSE_AFTER", "0")):
+        Path(marker).write_text(str(os.getpid()))
+        while Path(marker).exists():
+            time.sleep(0.1)
+        os.environ.pop("MB_PAUSE_FILE")
+    return naswot(model, settings, resolution, report, **kw)
+
+
 if "block" not in SCORES.names():
     SCORES.register("block")(block)
+if "pause" not in SCORES.names():
+    SCORES.register("pause")(pause)
 
 
 def main(argv: list[str]) -> int:
