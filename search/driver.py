@@ -230,7 +230,10 @@ def make_storage(url: str, *, heartbeat_s: float = 10.0, grace_s: float = 120.0)
                     engine_kwargs=engine,
                 )
             except (ImportError, ModuleNotFoundError) as exc:
-                raise ConfigError(f"storage {url!r} needs a database driver that is not installed: {exc}") from None
+                hint = " (pip install -e '.[postgres]' installs psycopg)" if scheme.startswith("postgresql") else ""
+                raise ConfigError(
+                    f"storage {url!r} needs a database driver that is not installed: {exc}{hint}"
+                ) from None
             except (IntegrityError, OperationalError, ProgrammingError) as exc:
                 error: Exception = exc
                 racing = not isinstance(exc, OperationalError) or any(

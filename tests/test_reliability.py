@@ -89,9 +89,9 @@ def postgres_url() -> Iterator[str]:
 
     As root the server runs as the ``postgres`` account (PostgreSQL refuses to run as root)."""
     try:
-        import psycopg2  # noqa: F401
+        import psycopg  # noqa: F401
     except ImportError:
-        pytest.skip("no PostgreSQL driver: pip install psycopg2-binary (in the test extra)")
+        pytest.skip("no PostgreSQL driver: pip install -e '.[postgres]' (psycopg, in the test extra)")
     initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
     if not (initdb and pg_ctl):
         pytest.skip("no PostgreSQL server binaries (initdb, pg_ctl): apt-get install postgresql")
@@ -127,7 +127,7 @@ def postgres_url() -> Iterator[str]:
         started = True
         created = run([_pg_bin("createdb") or "createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "metablock", "mb"])
         assert created.returncode == 0, created.stderr
-        yield f"postgresql+psycopg2://metablock@127.0.0.1:{port}/mb"
+        yield f"postgresql://metablock@127.0.0.1:{port}/mb"  # the URL form README shows
     finally:
         if started:
             run([pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"])
