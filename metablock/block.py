@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .config import BlockConfig
+from .config import BlockConfig, check_weights_fit
 from .layers import (
     MIXERS,
     ChannelShuffle,
@@ -49,6 +49,7 @@ class MetaMobileBlock(nn.Module):
         super().__init__()
         if not isinstance(cfg, BlockConfig):
             raise TypeError(f"MetaMobileBlock takes a BlockConfig; got {type(cfg).__name__}")
+        check_weights_fit(cfg.estimate_params(), f"a block of {cfg.in_chs} -> {cfg.out_chs} channels")
         self.cfg = cfg
         w = cfg.widths()
         eps, mom = cfg.norm_eps, cfg.norm_momentum

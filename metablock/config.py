@@ -86,10 +86,10 @@ class ShiftMaxConfig:
                 raise ConfigError(f"shiftmax.{name} must be two finite numbers; got {name}={value!r}")
             object.__setattr__(self, name, tuple(float(v) for v in value))
         check_field_types(self)
-        _check_int("shiftmax.groups", self.groups, minimum=1)
-        _check_int("shiftmax.reduction", self.reduction, minimum=1)
+        _check_int("shiftmax.groups", self.groups, minimum=1, maximum=MAX_CHANNELS)
+        _check_int("shiftmax.reduction", self.reduction, minimum=1, maximum=MAX_CHANNELS)
         if self.squeeze_chs is not None:
-            _check_int("shiftmax.squeeze_chs", self.squeeze_chs, minimum=1)
+            _check_int("shiftmax.squeeze_chs", self.squeeze_chs, minimum=1, maximum=MAX_CHANNELS)
         if self.fusions not in (1, 2):
             raise ConfigError(f"shiftmax.fusions must be 1 or 2; got fusions={self.fusions!r}")
         if len(self.init_a) != 2 or len(self.init_b) != 2:
@@ -147,11 +147,27 @@ def check_field_types(obj: Any) -> None:
             raise ConfigError(f"{kind}.{f.name} must be {valid}; got {f.name}={value!r}")
 
 
-def _check_int(name: str, value: object, minimum: int = 0) -> None:
+# ------------------------------------------------------------------------------ upper bounds
+#: Upper bounds that every config and search-space validator checks (``ConfigError`` past them, before
+#: anything is built); far above any published mobile or residual network.
+MAX_CHANNELS = 1 << 16  #: any width: block input/output/expansion/SE, stem and head layers, head dims
+MAX_KERNEL = 63  #: any kernel size
+MAX_STRIDE_LIKE = 64  #: dilation, key/value stride, ghost ratio, factor multipliers
+MAX_RATIO = 64.0  #: exp_ratio, se_ratio, width_mult
+MAX_STAGE_DEPTH = 1024  #: blocks in one stage (after depth_mult)
+MAX_CLASSES = 1 << 20  #: classifier outputs
+#: the largest network, in float32 weight bytes, that ``build`` makes (further capped by the memory
+#: this machine has available); a config over it is refused before any weight is allocated
+MAX_WEIGHT_BYTES = 64 * (1 << 30)
+
+
+def _check_int(name: str, value: object, minimum: int = 0, maximum: int | None = None) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(f"{name} must be an integer; got {name.split('.')[-1]}={value!r}")
     if value < minimum:
         raise ConfigError(f"{name} must be >= {minimum}; got {name.split('.')[-1]}={value!r}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name} must be <= {maximum}; got {name.split('.')[-1]}={value!r}")
 
 
 def _check_choice(name: str, value: object, valid: tuple[str, ...]) -> None:
@@ -394,14 +410,16 @@ class BlockConfig:
 
     # ------------------------------------------------------------------ validation
     def _validate(self) -> None:
-        _check_int("in_chs", self.in_chs, minimum=1)
-        _check_int("out_chs", self.out_chs, minimum=1)
+        _check_int("in_chs", self.in_chs, minimum=1, maximum=MAX_CHANNELS)
+        _check_int("out_chs", self.out_chs, minimum=1, maximum=MAX_CHANNELS)
         if self.stride not in (1, 2):
             raise ConfigError(f"stride must be 1 or 2; got stride={self.stride!r}")
-        if not (isinstance(self.exp_ratio, (int, float)) and self.exp_ratio > 0):
-            raise ConfigError(f"exp_ratio must be a number > 0; got exp_ratio={self.exp_ratio!r}")
+        if not (isinstance(self.exp_ratio, (int, float)) and 0 < self.exp_ratio <= MAX_RATIO):
+            raise ConfigError(f"exp_ratio must be a number in (0, {MAX_RATIO:g}]; got exp_ratio={self.exp_ratio!r}")
+        if not 0 <= self.se_ratio <= MAX_RATIO:
+            raise ConfigError(f"se_ratio must be in [0, {MAX_RATIO:g}]; got se_ratio={self.se_ratio!r}")
         if self.hidden_chs is not None:
-            _check_int("hidden_chs", self.hidden_chs, minimum=1)
+            _check_int("hidden_chs", self.hidden_chs, minimum=1, maximum=MAX_CHANNELS)
         _check_choice("expand", self.expand, EXPANDS)
         _check_choice("mixer", self.mixer, MIXERS)
         _check_choice("project", self.project, PROJECTS)
@@ -416,21 +434,24 @@ class BlockConfig:
         for name in ("expand_act", "mixer_act", "project_act", "post_act"):
             _check_act(name, getattr(self, name))
         for name in ("expand_kernel", "project_kernel"):
-            _check_int(name, getattr(self, name), minimum=1)
+            _check_int(name, getattr(self, name), minimum=1, maximum=MAX_KERNEL)
             if getattr(self, name) % 2 == 0:
                 raise ConfigError(f"{name} must be odd; got {name}={getattr(self, name)}")
         for name in ("kernel", "pre_dw_kernel", "post_dw_kernel"):
-            _check_int(name, getattr(self, name), minimum=0)
+            _check_int(name, getattr(self, name), minimum=0, maximum=MAX_KERNEL)
             value = getattr(self, name)
             if value and value % 2 == 0:
                 raise ConfigError(f"{name} must be odd (or 0 where allowed); got {name}={value}")
-        _check_int("dilation", self.dilation, minimum=1)
+        _check_int("dilation", self.dilation, minimum=1, maximum=MAX_STRIDE_LIKE)
         for name in ("expand_groups", "mixer_groups", "project_groups", "se_divisor", "hidden_divisor"):
-            _check_int(name, getattr(self, name), minimum=1)
+            _check_int(name, getattr(self, name), minimum=1, maximum=MAX_CHANNELS)
+        for name in ("expand_shuffle", "mixer_shuffle", "project_shuffle"):
+            for g in getattr(self, name):
+                _check_int(name, g, minimum=1, maximum=MAX_CHANNELS)
         if len(self.factor_mults) != 2:
             raise ConfigError(f"factor_mults needs two multipliers; got factor_mults={self.factor_mults}")
         for m in self.factor_mults:
-            _check_int("factor_mults", m, minimum=1)
+            _check_int("factor_mults", m, minimum=1, maximum=MAX_STRIDE_LIKE)
         if self.mixer != "dw_factorized" and self.factor_mults != (1, 1):
             raise ConfigError(
                 f"factor_mults applies only to mixer='dw_factorized'; got factor_mults={self.factor_mults} "
@@ -455,10 +476,10 @@ class BlockConfig:
             raise ConfigError(f"norm_eps must be > 0; got norm_eps={self.norm_eps!r}")
         if not 0 <= self.norm_momentum <= 1:
             raise ConfigError(f"norm_momentum must be in [0, 1]; got norm_momentum={self.norm_momentum!r}")
-        if self.se_ratio < 0:
-            raise ConfigError(f"se_ratio must be >= 0; got se_ratio={self.se_ratio!r}")
         if self.se_chs is not None:
-            _check_int("se_chs", self.se_chs, minimum=1)
+            _check_int("se_chs", self.se_chs, minimum=1, maximum=MAX_CHANNELS)
+        _check_int("head_dim", self.head_dim, minimum=1, maximum=MAX_CHANNELS)
+        _check_int("window_size", self.window_size, minimum=-MAX_CHANNELS, maximum=MAX_CHANNELS)
         if self.layer_scale is not None and not self.layer_scale > 0:
             raise ConfigError(f"layer_scale must be > 0 or None; got layer_scale={self.layer_scale!r}")
         if self.stride > 1 and self.stride_slot == "none":
@@ -481,7 +502,7 @@ class BlockConfig:
                     f"mixed_kernels={list(self.mixed_kernels)}"
                 )
             for k in self.mixed_kernels:
-                _check_int("mixed_kernels", k, minimum=1)
+                _check_int("mixed_kernels", k, minimum=1, maximum=MAX_KERNEL)
                 if k % 2 == 0:
                     raise ConfigError(f"mixed_kernels must be odd; got mixed_kernels={list(self.mixed_kernels)}")
             if self.kernel != max(self.mixed_kernels):
@@ -495,8 +516,8 @@ class BlockConfig:
                 f"mixer={self.mixer!r}"
             )
         ghost = "ghost" in (self.expand, self.project)
-        _check_int("ghost_ratio", self.ghost_ratio, minimum=2)
-        _check_int("ghost_kernel", self.ghost_kernel, minimum=1)
+        _check_int("ghost_ratio", self.ghost_ratio, minimum=2, maximum=MAX_STRIDE_LIKE)
+        _check_int("ghost_kernel", self.ghost_kernel, minimum=1, maximum=MAX_KERNEL)
         if self.ghost_kernel % 2 == 0:
             raise ConfigError(f"ghost_kernel must be odd; got ghost_kernel={self.ghost_kernel}")
         if not ghost and (self.ghost_ratio, self.ghost_kernel) != (2, 3):
@@ -512,8 +533,8 @@ class BlockConfig:
         if self.shortcut == "dw_conv" and self.kernel < 1:
             raise ConfigError("shortcut='dw_conv' uses a depthwise conv of `kernel`; got kernel=0")
         if self.num_heads is not None:
-            _check_int("num_heads", self.num_heads, minimum=1)
-        _check_int("kv_stride", self.kv_stride, minimum=1)
+            _check_int("num_heads", self.num_heads, minimum=1, maximum=MAX_CHANNELS)
+        _check_int("kv_stride", self.kv_stride, minimum=1, maximum=MAX_STRIDE_LIKE)
         if self.mixer != "mqa" and (self.num_heads is not None or self.kv_stride != 1):
             raise ConfigError(
                 f"num_heads and kv_stride apply only to mixer='mqa'; got num_heads={self.num_heads}, "
@@ -633,6 +654,14 @@ class BlockConfig:
                 }[name]
                 if width % act.groups:
                     raise ConfigError(f"{name}.groups must divide the width {width}; got groups={act.groups}")
+        for width_name, width, names in (
+            ("expansion", hidden, ("in_chs", "exp_ratio", "hidden_chs", "hidden_divisor")),
+            ("operator output", mixer_out, ("factor_mults",)),
+            ("SE", se_chs, ("se_ratio", "se_chs", "se_divisor", "se_round_limit")),
+        ):
+            if width > MAX_CHANNELS:
+                got = ", ".join(f"{n}={getattr(self, n)}" for n in names)
+                raise ConfigError(f"the {width_name} width {width} exceeds {MAX_CHANNELS} channels; got {got}")
         self._widths.update(
             main_in=main_in,
             hidden=hidden,
@@ -701,6 +730,35 @@ class BlockConfig:
             value = math.floor(value)
         return make_divisible(value, self.se_divisor, round_limit=self.se_round_limit)
 
+    def estimate_params(self) -> int:
+        """The block's parameter count estimated from its widths and kernels alone (within a small
+        factor of the exact count), so that a block too large to allocate is refused before it is built."""
+        w = self._widths
+        main_in, hidden, mixer_out, main_out, se = w["main_in"], w["hidden"], w["mixer_out"], w["main_out"], w["se"]
+        k2 = max(self.kernel, 1) ** 2
+        n = 4 * (main_in + hidden + mixer_out + main_out)  # norms
+        if self.expand != "none":
+            area = self.expand_kernel**2 if self.expand == "fused" else 1
+            n += main_in * hidden * area // self.expand_groups
+        if self.mixer == "conv":
+            n += w["mixer_in"] * mixer_out * k2 // self.mixer_groups
+        elif self.mixer == "window_mhsa":
+            n += 2 * main_in * main_in + hidden * k2
+        elif self.mixer == "mqa":
+            n += w["mixer_in"] * (2 * w["heads"] * self.head_dim + 2 * self.head_dim) + 2 * w["mixer_in"] * k2
+        else:
+            n += mixer_out * k2 * 2
+        if self.project != "none":
+            area = self.project_kernel**2 if self.project == "conv" else 1
+            n += (hidden if self.mixer_first else mixer_out) * main_out * area // self.project_groups
+        n += 2 * mixer_out * se
+        if self.shortcut not in ("none", "identity"):
+            n += self.in_chs * (self.out_chs + k2)
+        n += main_in * self.pre_dw_kernel**2 + main_out * self.post_dw_kernel**2
+        if self.mixer_first:
+            n += self.in_chs * self.out_chs
+        return n
+
     # ------------------------------------------------------------------ serialisation
     def to_dict(self) -> dict[str, Any]:
         """A JSON-compatible dict holding every field (tuples become lists)."""
@@ -735,11 +793,7 @@ class BlockConfig:
 
     @classmethod
     def from_json(cls, text: str) -> BlockConfig:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"block config is not valid JSON: {exc}") from None
-        return cls.from_dict(data)
+        return cls.from_dict(load_text(text, "json", "block config"))
 
     def replace(self, **changes: Any) -> BlockConfig:
         """A copy with ``changes`` applied; unknown field names raise ``ConfigError``."""
@@ -776,3 +830,90 @@ def canonical(cfg: BlockConfig) -> BlockConfig:
         if derived.widths() == cfg.widths():
             cfg = derived
     return cfg
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this machine has available now (Linux ``MemAvailable``), or ``None``."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import os
+
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_weights_fit(params: int, what: str) -> None:
+    """Refuse (``ConfigError``) a module whose float32 weights would exceed :data:`MAX_WEIGHT_BYTES` or
+    the memory this machine has available, before any of them is allocated."""
+    need = 4 * params
+    limit = MAX_WEIGHT_BYTES
+    avail = available_memory()
+    where = f"the {MAX_WEIGHT_BYTES / 2**30:.0f} GiB limit"
+    if avail is not None and avail < limit:
+        limit, where = avail, f"the {avail / 2**30:.1f} GiB of memory available"
+    if need > limit:
+        raise ConfigError(
+            f"{what} would hold about {params:,} parameters ({need / 2**30:.1f} GiB of float32 weights), more than "
+            f"{where}; reduce its widths, kernels or depths"
+        )
+
+
+#: the most values (mapping entries, list items, scalars) a loaded config or space may hold, counting
+#: every use of a YAML alias, and the deepest nesting it may have
+MAX_VALUES = 1_000_000
+MAX_NESTING = 64
+
+
+def check_data(data: Any, what: str) -> Any:
+    """Refuse loaded data nested deeper than :data:`MAX_NESTING` or holding more than
+    :data:`MAX_VALUES` values once YAML aliases are expanded (an alias bomb), in bounded time and
+    memory; returns ``data``."""
+    count = 0
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    while stack:
+        value, depth = stack.pop()
+        count += 1
+        if count > MAX_VALUES:
+            raise ConfigError(f"{what} holds more than {MAX_VALUES:,} values (counting YAML aliases as copies)")
+        if depth > MAX_NESTING:
+            raise ConfigError(f"{what} is nested deeper than {MAX_NESTING} levels")
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, (list, tuple)):
+            stack.extend((v, depth + 1) for v in value)
+    return data
+
+
+def load_text(text: str, kind: str, what: str) -> Any:
+    """Parse ``text`` as ``json`` or ``yaml`` (safe loader) for :func:`check_data`; malformed, too deep
+    or too large input raises ``ConfigError`` naming ``what``."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        """PyYAML's safe loader, stopping at the nesting limit instead of recursing on."""
+
+        depth = 0
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            self.depth += 1
+            try:
+                if self.depth > MAX_NESTING:
+                    raise ConfigError(f"{what} is nested deeper than {MAX_NESTING} levels")
+                return super().compose_node(parent, index)
+            finally:
+                self.depth -= 1
+
+    try:
+        data = json.loads(text) if kind == "json" else yaml.load(text, Loader=Loader)  # noqa: S506 (a SafeLoader)
+    except RecursionError:
+        raise ConfigError(f"{what} is nested deeper than {MAX_NESTING} levels") from None
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{what} is not valid {kind.upper()}: {exc}") from None
+    return check_data(data, what)

@@ -32,13 +32,21 @@ from torch import nn
 from .block import MetaMobileBlock
 from .config import (
     ACTIVATIONS,
+    MAX_CHANNELS,
+    MAX_CLASSES,
+    MAX_KERNEL,
+    MAX_RATIO,
+    MAX_STAGE_DEPTH,
     PADDINGS,
     Act,
     BlockConfig,
     ShiftMaxConfig,
     _shiftmax_from_dict,
     canonical,
+    check_data,
     check_field_types,
+    check_weights_fit,
+    load_text,
     make_divisible,
 )
 from .errors import ConfigError, unknown
@@ -137,11 +145,17 @@ class LayerConfig:
             raise ConfigError(f"layer act must be an activation name or a shiftmax mapping; got act={self.act!r}")
         check_field_types(self)
         for g in self.factor_groups:
-            if isinstance(g, bool) or not isinstance(g, int) or g < 1:
-                raise ConfigError(f"layer factor_groups must be integers >= 1; got factor_groups={self.factor_groups}")
-        for name in ("groups", "max_group"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"layer {name} must be >= 1; got {name}={getattr(self, name)}")
+            if isinstance(g, bool) or not isinstance(g, int) or not 1 <= g <= MAX_CHANNELS:
+                raise ConfigError(
+                    f"layer factor_groups must be integers in [1, {MAX_CHANNELS}]; got "
+                    f"factor_groups={self.factor_groups}"
+                )
+        for name in ("groups", "max_group", "out_chs"):
+            low = 0 if name == "out_chs" else 1
+            if not low <= getattr(self, name) <= MAX_CHANNELS:
+                raise ConfigError(f"layer {name} must be in [{low}, {MAX_CHANNELS}]; got {name}={getattr(self, name)}")
+        if self.kernel > MAX_KERNEL:
+            raise ConfigError(f"layer kernel must be <= {MAX_KERNEL}; got kernel={self.kernel}")
         if not self.eps > 0 or not 0 <= self.momentum <= 1:
             raise ConfigError(
                 f"layer eps must be > 0 and momentum in [0, 1]; got eps={self.eps}, momentum={self.momentum}"
@@ -213,12 +227,12 @@ class StageConfig:
             raise ConfigError(f"stage overrides must be a list of mappings; got overrides={self.overrides!r}")
         object.__setattr__(self, "overrides", tuple(_override(o) for o in self.overrides))
         object.__setattr__(self, "first", _override(self.first))
-        if isinstance(self.depth, bool) or not isinstance(self.depth, int) or self.depth < 1:
-            raise ConfigError(f"stage depth must be an integer >= 1; got depth={self.depth!r}")
+        if isinstance(self.depth, bool) or not isinstance(self.depth, int) or not 1 <= self.depth <= MAX_STAGE_DEPTH:
+            raise ConfigError(f"stage depth must be an integer in [1, {MAX_STAGE_DEPTH}]; got depth={self.depth!r}")
         if self.stride not in (1, 2) or isinstance(self.stride, bool):
             raise ConfigError(f"stage stride must be 1 or 2; got stride={self.stride!r}")
-        if isinstance(self.out_chs, bool) or not isinstance(self.out_chs, int) or self.out_chs < 1:
-            raise ConfigError(f"stage out_chs must be an integer >= 1; got out_chs={self.out_chs!r}")
+        if isinstance(self.out_chs, bool) or not isinstance(self.out_chs, int) or not 1 <= self.out_chs <= MAX_CHANNELS:
+            raise ConfigError(f"stage out_chs must be an integer in [1, {MAX_CHANNELS}]; got out_chs={self.out_chs!r}")
         if len(self.overrides) > self.depth:
             raise ConfigError(f"stage has {len(self.overrides)} overrides for depth={self.depth}")
 
@@ -294,10 +308,12 @@ class NetConfig:
         check_field_types(self)
         if not self.stages:
             raise ConfigError("NetConfig.stages must hold at least one stage")
-        if self.in_chans < 1 or self.num_classes < 1:
-            raise ConfigError(f"in_chans and num_classes must be >= 1; got {self.in_chans}, {self.num_classes}")
-        if not self.width_mult > 0:
-            raise ConfigError(f"width_mult must be > 0; got width_mult={self.width_mult}")
+        if not 1 <= self.in_chans <= MAX_CHANNELS:
+            raise ConfigError(f"in_chans must be in [1, {MAX_CHANNELS}]; got in_chans={self.in_chans}")
+        if not 1 <= self.num_classes <= MAX_CLASSES:
+            raise ConfigError(f"num_classes must be in [1, {MAX_CLASSES}]; got num_classes={self.num_classes}")
+        if not 0 < self.width_mult <= MAX_RATIO:
+            raise ConfigError(f"width_mult must be in (0, {MAX_RATIO:g}]; got width_mult={self.width_mult}")
         if not 0 <= self.drop_path_rate < 1:
             raise ConfigError(f"drop_path_rate must be in [0, 1); got drop_path_rate={self.drop_path_rate}")
         if not 0 < self.depth_mult <= MAX_DEPTH_MULT:
@@ -311,7 +327,49 @@ class NetConfig:
             raise ConfigError(
                 f"resolution must be in [{MIN_RESOLUTION}, {MAX_RESOLUTION}]; got resolution={self.resolution}"
             )
-        self.block_configs()  # validate every block now
+        for si, depth in enumerate(self.stage_depths()):
+            if depth > MAX_STAGE_DEPTH:
+                raise ConfigError(
+                    f"stage {si} would hold {depth} blocks after depth_mult={self.depth_mult}; at most "
+                    f"{MAX_STAGE_DEPTH}"
+                )
+        self._check_layers("stem", self.stem, self.in_chans)
+        self._check_layers("head", self.head, self.block_configs()[-1][-1].out_chs)  # validates every block
+
+    def _check_layers(self, part: str, layers: tuple[LayerConfig, ...], chs: int) -> int:
+        """Walk ``part``'s layers from ``chs`` input channels: a conv's groups must divide its widths."""
+        for i, layer in enumerate(layers):
+            if layer.kind == "conv":
+                out = self.scale(layer.out_chs)
+                if chs % layer.groups or out % layer.groups:
+                    raise ConfigError(
+                        f"{part}[{i}].groups must divide the layer's input and output widths ({chs}, {out}); got "
+                        f"groups={layer.groups}"
+                    )
+                if out > MAX_CHANNELS:
+                    raise ConfigError(f"{part}[{i}] width {out} after width_mult exceeds {MAX_CHANNELS}")
+                chs = out
+            elif layer.kind == "factorized_conv":
+                chs = layer.out_chs
+            elif layer.kind in ("linear", "distilled_linear"):
+                chs = layer.out_chs or self.num_classes
+        return chs
+
+    def estimate_params(self) -> int:
+        """The network's parameter count estimated from its widths (see ``BlockConfig.estimate_params``)."""
+        blocks = [b for stage in self.block_configs() for b in stage]
+        n = sum(b.estimate_params() for b in blocks)
+        for layers, chs in ((self.stem, self.in_chans), (self.head, blocks[-1].out_chs)):
+            for layer in layers:
+                if layer.kind in ("conv", "factorized_conv"):
+                    out = self.scale(layer.out_chs) if layer.kind == "conv" else layer.out_chs
+                    n += chs * out * layer.kernel**2 // (layer.groups if layer.kind == "conv" else 1) + 4 * out
+                    chs = out
+                elif layer.kind in ("linear", "distilled_linear"):
+                    out = layer.out_chs or self.num_classes
+                    n += (chs + 1) * out * (2 if layer.kind == "distilled_linear" else 1)
+                    chs = out
+        return n
 
     # ---------------------------------------------------------------- derived
     @property
@@ -379,6 +437,7 @@ class NetConfig:
     def from_dict(cls, data: Mapping[str, Any]) -> NetConfig:
         if not isinstance(data, Mapping):
             raise ConfigError(f"a network config must be a mapping; got {type(data).__name__}")
+        check_data(dict(data), "network config")
         _check_keys("NetConfig", data, cls)
         return cls(**data)
 
@@ -387,11 +446,7 @@ class NetConfig:
 
     @classmethod
     def from_json(cls, text: str) -> NetConfig:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"network config is not valid JSON: {exc}") from None
-        return cls.from_dict(data)
+        return cls.from_dict(load_text(text, "json", "network config"))
 
     def to_yaml(self) -> str:
         import yaml
@@ -400,13 +455,7 @@ class NetConfig:
 
     @classmethod
     def from_yaml(cls, text: str) -> NetConfig:
-        import yaml
-
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"network config is not valid YAML: {exc}") from None
-        return cls.from_dict(data)
+        return cls.from_dict(load_text(text, "yaml", "network config"))
 
     def replace(self, **changes: Any) -> NetConfig:
         _check_keys("NetConfig", changes, type(self), complete=False)
@@ -634,6 +683,7 @@ def build(cfg: NetConfig, *, features_only: bool = False) -> MetaNet:
     """
     if not isinstance(cfg, NetConfig):
         raise TypeError(f"build takes a NetConfig; got {type(cfg).__name__}")
+    check_weights_fit(cfg.estimate_params(), f"network {cfg.name!r}")
     return MetaNet(cfg, features_only=features_only)
 
 

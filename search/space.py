@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -36,9 +35,19 @@ from typing import Any, Protocol
 
 import metablock
 from metablock import BlockConfig, ConfigError, LayerConfig, NetConfig, presets
-from metablock.config import ACTIVATIONS, canonical, make_divisible
+from metablock.config import (
+    ACTIVATIONS,
+    MAX_CHANNELS,
+    MAX_KERNEL,
+    MAX_RATIO,
+    MAX_STAGE_DEPTH,
+    canonical,
+    check_data,
+    load_text,
+    make_divisible,
+)
 from metablock.errors import unknown
-from metablock.network import group_blocks
+from metablock.network import MAX_RESOLUTION, group_blocks
 from metablock.registry import Registry
 
 # ------------------------------------------------------------------------------- operators
@@ -400,8 +409,10 @@ class StageSpace:
         object.__setattr__(self, "se_ratios", tuple(float(v) for v in self.se_ratios))
         if self.stride not in (1, 2):
             raise ConfigError(f"stride must be 1 or 2; got stride={self.stride!r}")
-        if len(self.depth) != 2 or not 1 <= self.depth[0] <= self.depth[1]:
-            raise ConfigError(f"depth must be [min, max] with 1 <= min <= max; got depth={list(self.depth)}")
+        if len(self.depth) != 2 or not 1 <= self.depth[0] <= self.depth[1] <= MAX_STAGE_DEPTH:
+            raise ConfigError(
+                f"depth must be [min, max] with 1 <= min <= max <= {MAX_STAGE_DEPTH}; got depth={list(self.depth)}"
+            )
         for name in ("ops", "exp_ratios", "kernels", "se_ratios", "window_sizes", "head_dims"):
             if not getattr(self, name):
                 raise ConfigError(f"{name} needs at least one choice; got {name}=[]")
@@ -414,16 +425,21 @@ class StageSpace:
             raise ConfigError(f"row needs the 15 values of a MicroNet configuration row; got row={list(self.row)}")
         if self.norm_in not in ("bn", "ln2d"):
             raise ConfigError(f"norm_in must be 'bn' or 'ln2d'; got norm_in={self.norm_in!r}")
-        for name, minimum in (("widths", 1), ("kernels", 1), ("head_dims", 1)):
+        for name, maximum in (("widths", MAX_CHANNELS), ("kernels", MAX_KERNEL), ("head_dims", MAX_CHANNELS)):
             for v in getattr(self, name):
-                if v < minimum:
-                    raise ConfigError(f"{name} must be >= {minimum}; got {name}={list(getattr(self, name))}")
+                if not 1 <= v <= maximum:
+                    raise ConfigError(f"{name} must be in [1, {maximum}]; got {name}={list(getattr(self, name))}")
+        for v in self.window_sizes:
+            if abs(v) > MAX_CHANNELS:
+                raise ConfigError(
+                    f"window_sizes must be within ±{MAX_CHANNELS}; got window_sizes={list(self.window_sizes)}"
+                )
         for v in self.kernels:
             if v % 2 == 0:
                 raise ConfigError(f"kernels must be odd; got kernels={list(self.kernels)}")
         for v in self.exp_ratios:
-            if not v > 0:
-                raise ConfigError(f"exp_ratios must be > 0; got exp_ratios={list(self.exp_ratios)}")
+            if not 0 < v <= MAX_RATIO:
+                raise ConfigError(f"exp_ratios must be in (0, {MAX_RATIO:g}]; got exp_ratios={list(self.exp_ratios)}")
         for v in self.se_ratios:
             if not 0 <= v <= 4:
                 raise ConfigError(f"se_ratios must be in [0, 4]; got se_ratios={list(self.se_ratios)}")
@@ -472,11 +488,14 @@ class SearchSpace:
                 raise ConfigError(f"{name} needs at least one choice; got {name}=[]")
         object.__setattr__(self, "contains_models", _tuple("contains_models", self.contains_models, str))
         for r in self.resolutions:
-            if r < 32:
-                raise ConfigError(f"resolutions must be >= 32; got resolutions={list(self.resolutions)}")
-        for w in self.stem_widths:
-            if w < 1:
-                raise ConfigError(f"stem_widths must be >= 1; got stem_widths={list(self.stem_widths)}")
+            if not 32 <= r <= MAX_RESOLUTION:
+                raise ConfigError(
+                    f"resolutions must be in [32, {MAX_RESOLUTION}]; got resolutions={list(self.resolutions)}"
+                )
+        for name in ("stem_widths", "head_widths"):
+            for w in getattr(self, name):
+                if not (0 if name == "head_widths" else 1) <= w <= MAX_CHANNELS:
+                    raise ConfigError(f"{name} must be in [1, {MAX_CHANNELS}]; got {name}={list(getattr(self, name))}")
         for act in self.acts:
             if act not in ACTIVATIONS:
                 raise unknown("act", act, ACTIVATIONS)
@@ -485,6 +504,8 @@ class SearchSpace:
             if not isinstance(value, (list, tuple)) or not all(isinstance(v, Mapping) for v in value):
                 raise ConfigError(f"{name} must be a list of layer mappings; got {name}={value!r}")
             object.__setattr__(self, name, tuple(dict(v) for v in value))
+        if not isinstance(self.stages, (list, tuple)):
+            raise ConfigError(f"stages must be a list of stage mappings; got stages={self.stages!r}")
         stages = []
         for i, s in enumerate(self.stages):
             if isinstance(s, StageSpace):
@@ -541,6 +562,7 @@ class SearchSpace:
     def from_dict(cls, data: Mapping[str, Any]) -> SearchSpace:
         if not isinstance(data, Mapping):
             raise ConfigError(f"a search space must be a mapping; got {type(data).__name__}")
+        check_data(dict(data), "search space")
         valid = {f.name for f in fields(cls)}
         for key in data:
             if key not in valid:
@@ -920,17 +942,13 @@ def get_space(name: str | SearchSpace | Mapping[str, Any]) -> SearchSpace:
 
 def load_space(path: str | Path) -> SearchSpace:
     """Load a space from a YAML or JSON file (safe loaders only)."""
-    import yaml
 
     path = Path(path)
     try:
         text = path.read_text()
     except OSError as exc:
         raise ConfigError(f"cannot read space file {str(path)!r}: {exc.strerror}") from None
-    try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"space file {str(path)!r} is not valid {path.suffix[1:].upper()}: {exc}") from None
+    data = load_text(text, "json" if path.suffix == ".json" else "yaml", f"space file {str(path)!r}")
     try:
         return SearchSpace.from_dict(data)
     except ConfigError as exc:

@@ -6,6 +6,7 @@ CI runs a few hundred examples; ``pytest -m slow`` runs thousands."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from typing import Any
 
@@ -16,10 +17,14 @@ from hypothesis import strategies as st
 
 import metablock
 from metablock import BlockConfig, ConfigError, LayerConfig, MetaMobileBlock, NetConfig, StageConfig
-from metablock.config import ACTIVATIONS, EXPANDS, MIXERS, NORMS, PROJECTS, SHORTCUTS, ShiftMaxConfig
+from metablock.config import ACTIVATIONS, EXPANDS, MAX_CHANNELS, MIXERS, NORMS, PROJECTS, SHORTCUTS, ShiftMaxConfig
 
 CI = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
-SLOW = settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SLOW = settings(
+    max_examples=3000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
 WIDTHS = st.sampled_from([4, 8, 12, 16, 24])
 ACTS = st.one_of(
@@ -78,6 +83,8 @@ BAD = st.one_of(
     st.text(max_size=4),
     st.integers(-(2**40), -1),
     st.just(0),
+    st.integers(MAX_CHANNELS + 1, 10**18),  # huge: refused by the documented bounds (or harmless)
+    st.floats(1e6, 1e308),
     st.floats(-8, -1e-9) | st.sampled_from([math.nan, math.inf, -math.inf, 0.0]),
     st.lists(st.integers(-3, 3), max_size=3),
     st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
@@ -102,6 +109,14 @@ NUMBER_FIELDS = [
     "attn_drop",
     "se_ratio",
     "se_round_limit",
+    "kernel",
+    "pre_dw_kernel",
+    "post_dw_kernel",
+    "head_dim",
+    "window_size",
+    "kv_stride",
+    "ghost_ratio",
+    "ghost_kernel",
 ]
 NAME_FIELDS = ["expand", "mixer", "project", "shortcut", "norm", "norm_in", "se_ref", "se_round", "se_gate", "se_act"]
 
@@ -240,26 +255,29 @@ def test_random_networks_many(data: st.DataObject) -> None:
     _check_net(data)
 
 
+def _deep(levels: int) -> Any:
+    value: Any = 1
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
 JUNK = st.recursive(
     st.none()
     | st.booleans()
     | st.integers(-5, 5)
+    | st.integers(10**6, 10**18)  # huge widths, depths, kernels, resolutions
     | st.floats(-10, 10)
-    | st.sampled_from([math.nan, math.inf])
+    | st.floats(1e6, 1e308)  # huge ratios
+    | st.sampled_from([math.nan, math.inf, _deep(200), [1, 10**9]])  # nested; a huge depth range
     | st.text(max_size=5),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
     max_leaves=6,
 )
 
 
-def _check_junk_net(data: st.DataObject) -> None:
-    good = NetConfig(
-        stem=(LayerConfig(kind="conv", out_chs=8, stride=2, norm="bn", act="relu"),),
-        stages=(StageConfig(block=metablock.block_config("mbconv", in_chs=8, out_chs=8), depth=1, out_chs=8),),
-        head=(LayerConfig(kind="pool"), LayerConfig(kind="linear")),
-        num_classes=3,
-    ).to_dict()
-    # replace one value somewhere in the nested dict with junk
+def _replace_somewhere(data: st.DataObject, good: Any) -> Any:
+    """``good`` with one value somewhere in its nested dicts and lists replaced by junk."""
     path: list[Any] = []
     node: Any = good
     while isinstance(node, (dict, list)) and node and data.draw(st.booleans(), label="deeper"):
@@ -270,10 +288,20 @@ def _check_junk_net(data: st.DataObject) -> None:
     for key in path[:-1]:
         target = target[key]
     junk = data.draw(JUNK, label="junk")
-    if path:
-        target[path[-1]] = junk
-    else:
-        good = junk
+    if not path:
+        return junk
+    target[path[-1]] = junk
+    return good
+
+
+def _check_junk_net(data: st.DataObject) -> None:
+    good = NetConfig(
+        stem=(LayerConfig(kind="conv", out_chs=8, stride=2, norm="bn", act="relu"),),
+        stages=(StageConfig(block=metablock.block_config("mbconv", in_chs=8, out_chs=8), depth=1, out_chs=8),),
+        head=(LayerConfig(kind="pool"), LayerConfig(kind="linear")),
+        num_classes=3,
+    ).to_dict()
+    good = _replace_somewhere(data, good)
     try:
         cfg = NetConfig.from_dict(good)
     except ConfigError as exc:
@@ -299,3 +327,64 @@ def test_fuzzed_fields_exist() -> None:
     names = {f.name for f in dataclasses.fields(BlockConfig)}
     assert set(FIELDS) | set(NUMBER_FIELDS) | set(NAME_FIELDS) <= names
     assert math.isfinite(1.0)
+
+
+# ------------------------------------------------------------------------------ search spaces
+def _check_junk_space(data: st.DataObject) -> None:
+    from search.space import SearchSpace, get_space
+
+    name = data.draw(st.sampled_from(["emo", "mobilenet", "unified", "micronet"]), label="space")
+    spec = _replace_somewhere(data, json.loads(json.dumps(get_space(name).to_dict())))
+    try:
+        space = SearchSpace.from_dict(spec)
+        for seed in range(2):
+            cand = space.random(seed)
+            assert cand.net.estimate_params() > 0
+    except ConfigError as exc:
+        assert str(exc)
+
+
+@CI
+@given(st.data())
+def test_junk_in_space_dicts_raises_config_error_only(data: st.DataObject) -> None:
+    _check_junk_space(data)
+
+
+# ------------------------------------------------------------------------------ slow: many cases, bounded
+@pytest.fixture
+def per_case_limit() -> Any:
+    """A per-case time limit (SIGALRM) and, at the end, a bound on the process's peak memory."""
+    import resource
+    import signal
+
+    def alarm(*_: Any) -> None:
+        raise TimeoutError("a fuzz case ran longer than 30 s")
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+
+    def run(fn: Any, data: st.DataObject) -> None:
+        signal.alarm(30)
+        try:
+            fn(data)
+        finally:
+            signal.alarm(0)
+
+    yield run
+    signal.signal(signal.SIGALRM, previous)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    assert peak < 8 * 2**30, f"peak memory {peak / 2**30:.1f} GiB"
+
+
+@pytest.mark.slow
+@SLOW
+@given(data=st.data())
+def test_junk_in_space_dicts_many(data: st.DataObject, per_case_limit: Any) -> None:
+    per_case_limit(_check_junk_space, data)
+
+
+@pytest.mark.slow
+@SLOW
+@given(data=st.data())
+def test_junk_everywhere_many_bounded(data: st.DataObject, per_case_limit: Any) -> None:
+    check = data.draw(st.sampled_from([_check_bad_field, _check_junk_net, _check_block]), label="kind")
+    per_case_limit(check, data)

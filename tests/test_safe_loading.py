@@ -80,3 +80,106 @@ def test_checkpoints_load_tensors_only(tmp_path: Path) -> None:
     torch.save([1, 2], tmp_path / "list.pt")
     with pytest.raises(ConfigError, match="no state dict"):
         metablock.load_checkpoint(tmp_path / "list.pt")
+
+
+# ------------------------------------------------------------------------------ sizes and shapes with limits
+ALIAS_BOMB = """
+a: &a [x, x, x, x, x, x, x, x, x, x]
+b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]
+c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]
+d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]
+e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]
+f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]
+g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]
+h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g, *g]
+name: bomb
+stem: [{kind: conv, out_chs: stem, kernel: 3, stride: 2, norm: bn, act: *h}]
+stages: [{depth: [1, 2]}]
+"""
+
+
+def test_a_huge_depth_range_in_a_space_is_refused_at_once(tmp_path: Path) -> None:
+    import time
+
+    path = tmp_path / "space.yaml"
+    path.write_text("name: deep\nstages:\n  - {depth: [1, 1000000000], widths: [16]}\n")
+    start = time.monotonic()
+    with pytest.raises(ConfigError, match=r"stages\[0\]\.depth must be \[min, max\] with 1 <= min <= max <= 1024"):
+        load_space(path)
+    assert time.monotonic() - start < 5
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"out_chs": 10**9}, r"out_chs must be <= 65536; got out_chs=1000000000"),
+        ({"exp_ratio": 1e30}, r"exp_ratio must be a number in \(0, 64\]; got exp_ratio=1e\+30"),
+        ({"se_ratio": 1e308}, r"se_ratio must be in \[0, 64\]; got se_ratio=1e\+308"),
+        ({"kernel": 101}, r"kernel must be <= 63; got kernel=101"),
+        ({"hidden_divisor": 2**40}, r"hidden_divisor must be <= 65536"),
+    ],
+)
+def test_sizes_past_the_documented_bounds_are_config_errors(changes: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        metablock.block_config("mobilenet_v2_ir", in_chs=16, out_chs=16).replace(**changes)
+
+
+def test_a_block_or_network_too_large_for_memory_is_refused_before_it_is_built() -> None:
+    import tracemalloc
+
+    huge = BlockConfig(in_chs=60000, out_chs=60000, expand="none", mixer="conv", kernel=31, project="none")
+    tracemalloc.start()
+    with pytest.raises(ConfigError, match=r"would hold about [\d,]+ parameters .* GiB of float32 weights"):
+        metablock.MetaMobileBlock(huge)
+    cfg = metablock.model_config("resnet50").replace(width_mult=30.0)  # about 23 billion parameters
+    with pytest.raises(ConfigError, match="network 'resnet50' would hold about"):
+        metablock.build(cfg)
+    assert tracemalloc.get_traced_memory()[1] < 50e6
+    tracemalloc.stop()
+
+
+def test_a_stem_conv_whose_groups_do_not_divide_its_widths_is_a_config_error() -> None:
+    data = metablock.model_config("mobilenet_v2").to_dict()
+    data["stem"][0]["groups"] = 3  # divides the 3 input channels, not the 32 outputs
+    with pytest.raises(ConfigError, match=r"stem\[0\]\.groups must divide the layer's input and output widths"):
+        NetConfig.from_dict(data)
+
+
+def test_deeply_nested_json_and_yaml_are_config_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="nested deeper than 64 levels"):
+        NetConfig.from_json("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ConfigError, match="nested deeper than 64 levels"):
+        NetConfig.from_yaml("[" * 5_000 + "]" * 5_000)
+    path = tmp_path / "space.json"
+    path.write_text('{"stages": ' + "[" * 50_000 + "]" * 50_000 + "}")
+    with pytest.raises(ConfigError, match="nested deeper"):
+        load_space(path)
+
+
+def test_a_yaml_alias_bomb_under_a_stem_template_is_refused_in_bounded_memory(tmp_path: Path) -> None:
+    import tracemalloc
+
+    path = tmp_path / "bomb.yaml"
+    path.write_text(ALIAS_BOMB)
+    tracemalloc.start()
+    with pytest.raises(ConfigError, match="holds more than 1,000,000 values"):
+        load_space(path)
+    assert tracemalloc.get_traced_memory()[1] < 100e6
+    tracemalloc.stop()
+
+
+def test_the_cli_reports_a_too_deep_config_in_one_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "net.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run(
+        [sys.executable, "-m", "metablock.cli", "profile", str(path)],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "nested deeper" in result.stderr
