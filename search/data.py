@@ -165,6 +165,26 @@ def image_folder(
     return _split(f"imagefolder:{root}", x, torch.tensor(ys), seed, val_share)
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+
+
+def check_dataset(name: str) -> None:
+    """Check a dataset name (and an ``imagefolder:PATH``'s folders) without loading any image, so a
+    search refuses a dataset that is not there before its first trial."""
+    if name in ("mnist", "digits", "shapes"):
+        return
+    if not isinstance(name, str) or not name.startswith("imagefolder:"):
+        raise ConfigError(f"unknown dataset {name!r}; valid: {', '.join(DATASETS)}")
+    root = Path(name.split(":", 1)[1])
+    if not root.is_dir():
+        raise ConfigError(f"dataset imagefolder: {str(root)!r} is not a directory")
+    classes = [d for d in sorted(root.iterdir()) if d.is_dir()]
+    if len(classes) < 2:
+        raise ConfigError(f"dataset imagefolder: {str(root)!r} needs at least two class folders")
+    if not any(f.suffix.lower() in IMAGE_SUFFIXES for d in classes for f in d.iterdir()):
+        raise ConfigError(f"dataset imagefolder: no images under {str(root)!r}")
+
+
 def load_dataset(name: str, *, resolution: int = 32, seed: int = 0, val_share: float = 0.2) -> Dataset:
     """A dataset by name: ``mnist``, ``digits``, ``shapes`` or ``imagefolder:PATH``; ``val_share`` of
     every class goes to the validation split."""

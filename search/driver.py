@@ -57,6 +57,7 @@ import metablock
 from metablock import ConfigError
 from metablock.errors import StoppedError
 
+from .data import check_dataset
 from .scores import ScoreSettings, compute_score, seeded_build
 from .space import Candidate, SearchSpace, get_space
 from .training import resolve_device
@@ -783,13 +784,95 @@ def run_search(settings: SearchSettings) -> Any:
     return study
 
 
+#: the settings that define what a study's values mean; a study resumes only with the same ones
+DEFINING = ("space", "objectives", "max_macs", "max_params", "max_latency_ms", "score")
+#: score settings that change where or how fast a score is computed, not its value
+_SCORE_INCIDENTAL = ("device",)
+
+
+def defining_settings(settings: SearchSettings) -> dict[str, Any]:
+    """The settings that define a study (space, objectives, budgets, the score and its settings) as
+    plain JSON values; ``latency_threads`` joins them when latency is an objective or a budget."""
+    d = settings.to_dict()
+    d["space"] = get_space(settings.space).to_dict()
+    out = {k: d[k] for k in DEFINING}
+    out["score"] = {k: v for k, v in d["score"].items() if k not in _SCORE_INCIDENTAL}
+    if "latency_ms" in settings.objectives or settings.max_latency_ms is not None:
+        out["latency_threads"] = settings.latency_threads
+    import json
+
+    return dict(json.loads(json.dumps(out)))
+
+
+def _first_difference(a: Any, b: Any, path: str) -> str | None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in list(a) + [k for k in b if k not in a]:
+            found = _first_difference(a.get(key), b.get(key), f"{path}.{key}" if path else str(key))
+            if found:
+                return found
+        return None
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            found = _first_difference(x, y, f"{path}[{i}]")
+            if found:
+                return found
+        return None
+    return None if a == b else path
+
+
+def _stored_defining(study: Any) -> dict[str, Any] | None:
+    attrs = study.user_attrs
+    if isinstance(attrs.get("defining"), dict):
+        return dict(attrs["defining"])
+    if "space" in attrs and "settings" in attrs:  # a study made before ``defining`` was recorded
+        old = dict(attrs["settings"])
+        out = {k: old.get(k) for k in DEFINING if k != "space"}
+        out["space"] = attrs["space"]
+        out["score"] = {k: v for k, v in dict(old.get("score") or {}).items() if k not in _SCORE_INCIDENTAL}
+        if "latency_ms" in (old.get("objectives") or []) or old.get("max_latency_ms") is not None:
+            out["latency_threads"] = old.get("latency_threads")
+        return out
+    return None
+
+
+def check_same_study(study: Any, settings: SearchSettings) -> None:
+    """Refuse to add trials to a study made with other defining settings (their values would mix)."""
+    stored = _stored_defining(study)
+    if stored is None or not study.get_trials(deepcopy=False):
+        return
+    mine = defining_settings(settings)
+    where = _first_difference(stored, mine, "")
+    if where is None:
+        return
+
+    def value(d: dict[str, Any]) -> str:
+        v: Any = d
+        for part in where.replace("[", ".[").split("."):
+            if part.startswith("["):
+                v = v[int(part[1:-1])] if isinstance(v, list) and int(part[1:-1]) < len(v) else None
+            else:
+                v = v.get(part) if isinstance(v, dict) else None
+        text = repr(v.get("name") if isinstance(v, dict) and "name" in v else v)
+        return text if len(text) <= 60 else text[:57] + "..."
+
+    if where.startswith("space.") and stored["space"].get("name") != mine["space"].get("name"):
+        where = "space.name"
+    raise ConfigError(
+        f"study {settings.study!r} in {settings.storage_url!r} was made with {where}={value(stored)}, this command "
+        f"asks for {value(mine)}; resume it with its own settings, or give --study (or --out) for a new study"
+    )
+
+
 def _proxy_stage(settings: SearchSettings) -> tuple[Any, SearchSettings]:
     _quiet()
     Path(settings.out).mkdir(parents=True, exist_ok=True)
     space = get_space(settings.space)
     resolve_device(settings.score.device)  # a device that is not there fails before the study opens
     settings = dataclasses.replace(settings, space=space)
+    check_dataset(settings.score.dataset)  # a dataset that is not there fails before the study opens
     study = create_study(settings)
+    check_same_study(study, settings)
+    study.set_user_attr("defining", defining_settings(settings))
     study.set_metric_names(list(settings.objectives))
     study.set_user_attr("space", space.to_dict())
     study.set_user_attr("settings", {k: v for k, v in settings.to_dict().items() if k != "space"})
