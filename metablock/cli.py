@@ -1,4 +1,4 @@
-"""The ``metablock`` command line."""
+"""The metablock command line: build, profile and search mobile vision blocks and networks."""
 
 from __future__ import annotations
 
@@ -64,9 +64,18 @@ SUBCOMMAND_MODULES = ("metablock.profile", "search.cli", "search.report")
 def build_parser() -> argparse.ArgumentParser:
     import importlib
 
+    from . import __version__
+
     parser = _Parser(prog="metablock", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"metablock {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    tour = sub.add_parser("tour", help="build every block preset, run it and print a table")
+    tour = sub.add_parser(
+        "tour",
+        help="build every block preset, run it and print a table",
+        description="Build every block preset, run it on a random input, fold it for deployment and print "
+        "one row per preset: widths, stride, operator, shortcut, parameters, output shape, the largest "
+        "difference after folding and the reference implementation.",
+    )
     tour.add_argument("--size", type=int, default=32, help="input height and width (default 32)")
     tour.set_defaults(func=_tour)
     for module_name in SUBCOMMAND_MODULES:
@@ -80,6 +89,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_warnings() -> None:
+    """Keep the libraries' import-time notices (fvcore's use of ``torch.jit.script``, a missing CUDA
+    runtime on a CPU machine) out of the command's output."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.* is deprecated", category=FutureWarning)
+    warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.* is deprecated", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message=r".*No CUDA runtime is found.*")
+    warnings.filterwarnings("ignore", message=r".*CUDA initialization.*", category=UserWarning)
+
+
 def _fail(message: str) -> int:
     lines = str(message).strip().splitlines() or ["unknown error"]
     print(f"metablock: error: {lines[0]}", file=sys.stderr)
@@ -89,6 +109,7 @@ def _fail(message: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a subcommand. Bad input (configs, files, arguments, storage URLs) ends with one line
     ``metablock: error: ...`` on stderr and exit code 2; Ctrl-C with exit code 130."""
+    _quiet_warnings()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -45,18 +45,30 @@ def add_parser(sub: Any) -> None:
         default=None,
         help="comma list starting with score, e.g. score,macs (default) or score,latency_ms or score",
     )
-    p.add_argument("--max-macs", default=DEFAULTS["max_macs"], help="MACs budget, e.g. 300M; 'none' for no budget")
-    p.add_argument("--max-params", default=None, help="parameter budget, e.g. 5M")
+    p.add_argument(
+        "--max-macs",
+        default=None,
+        help=f"MACs budget, e.g. 300M; 'none' for no budget (default: {DEFAULTS['max_macs']} when neither "
+        "--max-params nor --max-latency-ms is given, else none)",
+    )
+    p.add_argument("--max-params", default=None, help="parameter budget, e.g. 5M (default: none)")
     p.add_argument(
         "--max-latency-ms",
         default=None,
-        help="latency budget in ms, measured on --device (CPU with --latency-threads threads, or CUDA)",
+        help="latency budget in ms, measured on --device (CPU with --latency-threads threads, or CUDA) (default: none)",
     )
-    p.add_argument("--trials", type=int, default=DEFAULTS["trials"], help="finished trials the study should hold")
+    p.add_argument(
+        "--trials",
+        type=int,
+        default=DEFAULTS["trials"],
+        help=f"scored trials the study should hold (default: {DEFAULTS['trials']})",
+    )
     p.add_argument("--sampler", default="tpe", help="tpe, nsga2, random or gp (default: tpe)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=1, help="worker processes sharing the storage")
-    p.add_argument("--timeout", type=float, default=None, help="seconds after which no new trial starts")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sampler and of the scores (default: 0)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes sharing the storage (default: 1)")
+    p.add_argument(
+        "--timeout", type=float, default=None, help="seconds after which no new trial starts (default: none)"
+    )
     p.add_argument(
         "--heartbeat", type=float, default=10.0, help="seconds between a running trial's heartbeats (default: 10)"
     )
@@ -68,9 +80,14 @@ def add_parser(sub: Any) -> None:
         "must exceed two heartbeats)",
     )
     p.add_argument("--storage", default=None, help="Optuna storage URL or journal file (default: OUT/study.journal)")
-    p.add_argument("--study", default="metablock", help="study name; an existing study is resumed")
+    p.add_argument("--study", default="metablock", help="study name; an existing study is resumed (default: metablock)")
     p.add_argument("--out", default="runs/search", help="output directory (default: runs/search)")
-    p.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"], help="proxy or training batch size")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=DEFAULTS["batch_size"],
+        help=f"proxy or training batch size (default: {DEFAULTS['batch_size']})",
+    )
     p.add_argument(
         "--resolution",
         default=str(DEFAULTS["resolution"]),
@@ -95,7 +112,7 @@ def add_parser(sub: Any) -> None:
         help="where candidates are scored, trained and their latency measured: auto (CUDA when available), "
         "cpu, cuda, cuda:N or mps (default: auto)",
     )
-    p.add_argument("--train-steps", type=int, default=60, help="optimizer steps of --score train")
+    p.add_argument("--train-steps", type=int, default=60, help="optimizer steps of --score train (default: 60)")
     p.add_argument(
         "--refine",
         type=int,
@@ -103,7 +120,12 @@ def add_parser(sub: Any) -> None:
         help="after the proxy stage, train the K most promising candidates with the ground-truth recipe "
         "(MNIST, successive halving) and show their trained accuracy (default: 0, none)",
     )
-    p.add_argument("--latency-threads", type=int, default=1)
+    p.add_argument(
+        "--latency-threads",
+        type=int,
+        default=1,
+        help="CPU threads latency is measured with, on a CPU --device (default: 1)",
+    )
     p.add_argument("--no-baselines", action="store_true", help="do not enqueue the space's named networks")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--list-spaces", action="store_true", help="list the built-in spaces and exit")
@@ -155,7 +177,12 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         space=args.space,
         score=score,
         objectives=objectives,
-        max_macs=_budget(args.max_macs, "--max-macs"),
+        max_macs=_budget(
+            args.max_macs
+            if args.max_macs is not None or args.max_params is not None or args.max_latency_ms is not None
+            else DEFAULTS["max_macs"],
+            "--max-macs",
+        ),
         max_params=_budget(args.max_params, "--max-params"),
         max_latency_ms=_budget(args.max_latency_ms, "--max-latency-ms"),
         trials=args.trials,

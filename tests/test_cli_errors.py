@@ -125,3 +125,59 @@ def test_interrupt_exits_130(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Cap
     sub.choices["tour"].set_defaults(func=interrupted)  # type: ignore[index]
     assert cli.main(["tour"]) == 130
     assert capsys.readouterr().err.strip() == "metablock: interrupted"
+
+
+# ------------------------------------------------------------------------------ help, defaults, version
+def test_help_shows_the_defaults_and_every_option_has_help() -> None:
+    import argparse
+
+    parser = build_parser()
+    search = next(
+        a
+        for a in parser._actions
+        if isinstance(a, argparse._SubParsersAction)  # noqa: SLF001
+    ).choices["search"]
+    text = search.format_help()
+    for option in ("--trials", "--seed", "--workers", "--batch-size", "--latency-threads"):
+        action = next(a for a in search._actions if option in a.option_strings)  # noqa: SLF001
+        assert action.help and "default" in action.help, option
+    assert "(default: 40)" in " ".join(text.split())
+    assert "``" not in parser.format_help() and parser.description
+    tour = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices["tour"]  # noqa: SLF001
+    assert tour.description
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    import metablock
+    from metablock.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0 and capsys.readouterr().out == f"metablock {metablock.__version__}\n"
+
+
+def test_a_latency_or_params_budget_alone_sets_no_macs_budget() -> None:
+    from search.cli import settings_from_args
+
+    parser = build_parser()
+    assert settings_from_args(parser.parse_args(["search"])).max_macs == 300e6
+    only_latency = settings_from_args(parser.parse_args(["search", "--max-latency-ms", "15"]))
+    assert only_latency.max_macs is None and only_latency.max_latency_ms == 15
+    assert settings_from_args(parser.parse_args(["search", "--max-params", "5M"])).max_macs is None
+    both = settings_from_args(parser.parse_args(["search", "--max-params", "5M", "--max-macs", "200M"]))
+    assert both.max_macs == 200e6
+
+
+def test_library_warnings_do_not_leak_into_the_command_output() -> None:
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root), "PYTHONWARNINGS": "default"}
+    result = subprocess.run(
+        [sys.executable, "-m", "metablock.cli", "profile", "mobilenet_v2", "--input", "64"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Warning" not in result.stderr and "deprecated" not in result.stderr, result.stderr
