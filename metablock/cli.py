@@ -58,7 +58,7 @@ class _Parser(argparse.ArgumentParser):
 # Subcommands that live in their own modules: each module has ``add_parser(subparsers)`` and sets
 # ``func`` on its parser. Modules are imported when the parser is built, so they keep heavy imports
 # (optuna, matplotlib) inside their functions.
-SUBCOMMAND_MODULES = ("metablock.profile", "search.cli", "search.report")
+SUBCOMMAND_MODULES = ("metablock.profile", "metablock.export", "search.cli", "search.report")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,6 +98,9 @@ def _quiet_warnings() -> None:
     warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.* is deprecated", category=DeprecationWarning)
     warnings.filterwarnings("ignore", message=r".*No CUDA runtime is found.*")
     warnings.filterwarnings("ignore", message=r".*CUDA initialization.*", category=UserWarning)
+    import logging
+
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)  # "No CUDA runtime is found"
 
 
 def _fail(message: str) -> int:
@@ -122,6 +125,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("metablock: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (``metablock profile ... | head``)
+        sys.stderr.close()
+        return 0
     except OSError as exc:  # a missing or unreadable file, a directory where a file belongs
         where = f": {exc.filename}" if exc.filename else ""
         return _fail(f"{exc.strerror or exc}{where}")

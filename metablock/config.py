@@ -557,6 +557,10 @@ class BlockConfig:
             raise ConfigError(f"mixer_first allows shortcut 'none' or 'identity'; got shortcut={self.shortcut!r}")
         if self.norm_in != "none" or self.pre_dw_kernel or self.post_dw_kernel:
             raise ConfigError("mixer_first does not combine with norm_in, pre_dw_kernel or post_dw_kernel")
+        if self.factor_mults != (1, 1):
+            raise ConfigError(
+                f"mixer_first needs F to keep the block's input width; got factor_mults={self.factor_mults}"
+            )
 
     def _compute_widths(self) -> None:
         split = self.shortcut == "split"

@@ -52,13 +52,14 @@ def profile(
         "input": list(size),
         "batch": batch,
         "params": costs.params,
-        "macs": costs.macs * batch,
+        "macs": costs.macs,  # per image, as every other MACs figure
+        "macs_batch": costs.macs * batch,
         "memory_bytes": estimate_memory(cfg, size, batch=batch),
         "stages": [
             {
                 "name": p.name,
                 "params": p.params,
-                "macs": p.macs * batch,
+                "macs": p.macs,
                 "peak_memory_bytes": p.memory * batch,
                 "out_shape": list(p.out_shape),
             }
@@ -81,15 +82,17 @@ def _print(result: dict[str, Any]) -> None:
     c, h, w = result["input"]
     print(f"{result['name']}  input {c}x{h}x{w}, batch {result['batch']}")
     print(f"  params   {result['params']:,}")
-    print(f"  MACs     {result['macs']:,} ({result['macs'] / 1e6:.1f} M)")
+    batch = result["batch"]
+    total = f"; {result['macs_batch'] / 1e6:.1f} M for the batch of {batch}" if batch > 1 else ""
+    print(f"  MACs     {result['macs']:,} ({result['macs'] / 1e6:.1f} M per image{total})")
     print(f"  memory   {_mib(result['memory_bytes'])} peak activations (inference, float32)")
     if "latency_ms" in result:
         lat = result["latency_ms"]
         print(
             f"  latency  {lat['median']:.2f} ms median, IQR {lat['iqr']:.2f} ms "
-            f"({lat['device']}, {lat['threads']} threads)"
+            f"({lat['device']}, {lat['threads']} thread{'s' if lat['threads'] != 1 else ''}, batch {batch})"
         )
-    rows = [("part", "params", "MACs (M)", "peak memory", "output")]
+    rows = [("part", "params", "MACs (M) / image", f"peak memory (batch {batch})", "output")]
     for p in result["stages"]:
         shape = "x".join(map(str, p["out_shape"]))
         rows.append((p["name"], f"{p['params']:,}", f"{p['macs'] / 1e6:.2f}", _mib(p["peak_memory_bytes"]), shape))

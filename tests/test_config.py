@@ -44,6 +44,8 @@ INVALID = [
     ({"in_chs": 16, "out_chs": 16, "mixer": "mqa", "kv_stride": 0}, r"kv_stride=0"),
     ({"in_chs": 16, "out_chs": 16, "mixer": "mqa", "stride": 2}, r"stride=2 needs a spatial part"),
     ({"in_chs": 16, "out_chs": 16, "padding": "valid"}, r"padding value 'valid'"),
+    ({"in_chs": 4, "out_chs": 4, "mixer": "dw_factorized", "factor_mults": (1, 2), "mixer_first": True},
+     r"mixer_first needs F to keep the block's input width; got factor_mults=\(1, 2\)"),
     ({"in_chs": 16, "out_chs": 16, "mixer": "rep_dw", "padding": "same"}, r"padding='same' is not supported with"),
 ]  # fmt: skip
 
