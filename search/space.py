@@ -861,7 +861,10 @@ def _layer(template: Mapping[str, Any], stem_w: int, head_w: int, act: str) -> L
     values = dict(template)
     for key, value in template.items():
         if isinstance(value, Mapping) and set(value) == {"by_stem"}:
-            table = {int(k): v for k, v in value["by_stem"].items()}
+            by_stem = value["by_stem"]
+            if not isinstance(by_stem, Mapping) or not all(str(k).lstrip("-").isdigit() for k in by_stem):
+                raise ConfigError(f"layer {key}.by_stem must map stem widths to values; got by_stem={by_stem!r}")
+            table = {int(k): v for k, v in by_stem.items()}
             if stem_w not in table:
                 raise ConfigError(f"layer {key} by_stem has no value for stem width {stem_w}; got {sorted(table)}")
             values[key] = table[stem_w]
