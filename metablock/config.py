@@ -526,6 +526,12 @@ class BlockConfig:
                 f"ghost_ratio={self.ghost_ratio}, ghost_kernel={self.ghost_kernel} with expand={self.expand!r}, "
                 f"project={self.project!r}"
             )
+        for part, act in (("expand", self.expand_act), ("project", self.project_act)):
+            if getattr(self, part) == "ghost" and isinstance(act, ShiftMaxConfig):
+                raise ConfigError(
+                    f"{part}='ghost' applies its activation to each half of the module; {part}_act must be an "
+                    f"activation name, not dynamic shift-max; got {part}_act={act}"
+                )
         if self.expand == "ghost" and self.expand_groups != 1:
             raise ConfigError(f"expand='ghost' has no groups; got expand_groups={self.expand_groups}")
         if self.project == "ghost" and self.project_groups != 1:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -643,6 +643,56 @@ class MetaNet(nn.Module):
         for i, info in enumerate(self.feature_info):
             last[info["stride"]] = i
         self.feature_points = [last[s] for s in (4, 8, 16, 32) if s in last]
+
+    def select_features(self, out_indices: Sequence[int]) -> None:
+        """Keep only the feature maps at ``out_indices`` (indices into the strides-4/8/16/32 maps)."""
+        n = len(self.feature_points)
+        picked = []
+        for i in out_indices:
+            if isinstance(i, bool) or not isinstance(i, int) or not -n <= i < n:
+                raise ConfigError(
+                    f"out_indices must be integers in [{-n}, {n - 1}]; got out_indices={list(out_indices)}"
+                )
+            picked.append(self.feature_points[i])
+        self.feature_points = picked
+
+    @property
+    def pretrained_cfg(self) -> dict[str, Any]:
+        """timm's model description: ``architecture``, ``input_size`` (the network's own resolution),
+        ``num_classes``, ``mean``/``std`` (ImageNet) and ``classifier``."""
+        return {
+            "architecture": self.cfg.name,
+            "input_size": self.cfg.input_size,
+            "num_classes": self.cfg.num_classes,
+            "mean": (0.485, 0.456, 0.406),
+            "std": (0.229, 0.224, 0.225),
+            "interpolation": "bicubic",
+            "crop_pct": 0.875,
+            "classifier": f"head.{len(self.head) - 1}" if len(self.head) else "",
+        }
+
+    default_cfg = pretrained_cfg
+
+    def get_classifier(self) -> nn.Module:
+        """The last head layer (the classifier)."""
+        if not len(self.head):
+            raise ConfigError("a features_only network has no classifier")
+        return self.head[-1]
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """A new, freshly initialised classifier with ``num_classes`` outputs; every other weight stays."""
+        last = self.cfg.head[-1] if self.cfg.head else None
+        if not len(self.head) or last is None or last.kind not in ("linear", "distilled_linear") or last.out_chs:
+            raise ConfigError(
+                "reset_classifier needs a head that ends in the classifier (a linear layer with out_chs=0)"
+            )
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or not 1 <= num_classes <= MAX_CLASSES:
+            raise ConfigError(f"num_classes must be an integer in [1, {MAX_CLASSES}]; got num_classes={num_classes!r}")
+        old = self.head[-1]
+        in_f = next(m for m in old.modules() if isinstance(m, nn.Linear)).in_features
+        self.cfg = self.cfg.replace(num_classes=num_classes)
+        module, _ = _layer(last, in_f, self.cfg, spatial=False)
+        self.head[-1] = module.to(next(old.parameters()).device).train(self.training)
 
     def feature_channels(self) -> list[int]:
         """Channels of the feature maps that ``forward_features_list`` returns (strides 4, 8, 16, 32)."""

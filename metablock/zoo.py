@@ -12,7 +12,8 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import fnmatch
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import presets
@@ -28,9 +29,17 @@ def _model(name: str, *, reference: str, paper: str) -> Callable[[ModelFn], Mode
     return MODELS.register(name, reference=reference, paper=presets.PAPERS[paper])
 
 
-def list_models() -> list[str]:
-    """Names of every named network."""
-    return MODELS.names()
+def list_models(filter: str | Sequence[str] = "", *, pretrained: bool = False) -> list[str]:  # noqa: A002 (timm's name)
+    """Names of the named networks, as timm's ``list_models``: ``filter`` is a shell-style pattern (or a
+    list of them, e.g. ``"emo*"``); ``pretrained=True`` lists those with shipped weights (none: metablock
+    ships no weights, see :func:`create_model`)."""
+    names = MODELS.names()
+    if pretrained:
+        return []
+    if filter:
+        patterns = [filter] if isinstance(filter, str) else list(filter)
+        names = [n for n in names if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
+    return names
 
 
 def model_info(name: str) -> dict[str, str]:
@@ -45,13 +54,26 @@ def model_config(name: str, **overrides: Any) -> NetConfig:
     return cfg.replace(**overrides) if overrides else cfg
 
 
-def create_model(name: str, *, num_classes: int = 1000, features_only: bool = False, **overrides: Any) -> MetaNet:
-    """Build a named network.
+def create_model(
+    name: str,
+    pretrained: bool = False,
+    *,
+    num_classes: int = 1000,
+    features_only: bool = False,
+    out_indices: Sequence[int] | None = None,
+    checkpoint_path: str | None = None,
+    **overrides: Any,
+) -> MetaNet:
+    """Build a named network (timm's ``create_model`` arguments where they apply).
 
     Args:
         name: one of :func:`list_models`.
+        pretrained: metablock ships no weights; ``True`` raises ``ConfigError`` saying how to load a
+            converted checkpoint (``checkpoint_path``, :func:`metablock.load_checkpoint`).
         num_classes: classifier outputs.
         features_only: return feature maps at strides 4, 8, 16, 32 instead of logits.
+        out_indices: with ``features_only``, which of those maps to return (indices into them).
+        checkpoint_path: a state-dict file (``torch.load(weights_only=True)``) loaded strictly.
         **overrides: other top-level ``NetConfig`` fields.
 
     Example:
@@ -59,7 +81,22 @@ def create_model(name: str, *, num_classes: int = 1000, features_only: bool = Fa
         >>> m.feature_strides()
         [4, 8, 16, 32]
     """
-    return build(model_config(name, num_classes=num_classes, **overrides), features_only=features_only)
+    if pretrained:
+        raise ConfigError(
+            f"no pretrained weights are shipped for {name!r}: convert a checkpoint (metablock.from_reference on a "
+            "timm/torchvision model, or metablock.convert_state_dict for official EMO/MicroNet files) and pass "
+            "checkpoint_path=, or load it with metablock.load_checkpoint"
+        )
+    if out_indices is not None and not features_only:
+        raise ConfigError("out_indices applies only with features_only=True")
+    model = build(model_config(name, num_classes=num_classes, **overrides), features_only=features_only)
+    if out_indices is not None:
+        model.select_features(out_indices)
+    if checkpoint_path is not None:
+        from .convert import load_checkpoint
+
+        model.load_state_dict(load_checkpoint(checkpoint_path), strict=not features_only)
+    return model
 
 
 def _conv(out: int, kernel: int = 3, stride: int = 1, act: str = "relu", **kw: Any) -> LayerConfig:

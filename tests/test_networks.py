@@ -223,3 +223,54 @@ def test_invalid_network_configs_name_the_field() -> None:
             block=cfg.stages[1].block, depth=2, out_chs=24, stride=2, first={"shortcut": "identity"}
         )
         NetConfig(stem=cfg.stem, stages=(cfg.stages[0], bad), head=cfg.head)
+
+
+# ------------------------------------------------------------------------------ a timm-like model API
+def test_list_models_takes_patterns_and_lists_no_pretrained_weights() -> None:
+    assert list_models("emo*") == ["emo_1m", "emo_2m", "emo_5m", "emo_6m"]
+    assert set(list_models(["repvit_m0*", "ghost*"])) == {"repvit_m0_6", "repvit_m0_9", "ghostnet_100"}
+    assert list_models("nothing*") == [] and list_models(pretrained=True) == []
+
+
+def test_create_model_pretrained_says_how_to_load_weights_and_checkpoint_path_loads_them(tmp_path) -> None:
+    with pytest.raises(metablock.ConfigError, match="no pretrained weights are shipped for 'emo_1m'.*checkpoint_path="):
+        create_model("emo_1m", pretrained=True)
+    source = create_model("emo_1m", num_classes=5)
+    path = tmp_path / "emo.pt"
+    torch.save({"state_dict": source.state_dict()}, path)
+    loaded = create_model("emo_1m", num_classes=5, checkpoint_path=str(path))
+    pairs = zip(source.state_dict().values(), loaded.state_dict().values(), strict=True)
+    assert all(torch.equal(a, b) for a, b in pairs)
+
+
+@pytest.mark.parametrize("name", ["repvit_m0_9", "mobilenet_v3_large", "emo_1m"])
+def test_reset_classifier_replaces_only_the_classifier(name: str) -> None:
+    model = create_model(name).eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    cls_prefix = model.pretrained_cfg["classifier"] + "."
+    model.reset_classifier(7)
+    assert model(X).shape == (2, 7) and model.cfg.num_classes == 7 and not model.get_classifier().training
+    after = model.state_dict()
+    kept = [k for k in before if not k.startswith(cls_prefix)]
+    assert kept and all(torch.equal(before[k], after[k]) for k in kept)
+    fused = metablock.reparameterize(create_model(name).eval())
+    fused.reset_classifier(3)
+    assert fused(X).shape == (2, 3)
+
+
+def test_pretrained_cfg_gives_the_network_s_own_input_size() -> None:
+    cfg = create_model("emo_1m", resolution=192).pretrained_cfg
+    assert cfg["input_size"] == (3, 192, 192) and cfg["architecture"] == "emo_1m" and cfg["num_classes"] == 1000
+    assert create_model("emo_1m").default_cfg["input_size"] == (3, 224, 224)
+
+
+def test_features_only_with_out_indices_returns_the_chosen_maps() -> None:
+    full = create_model("mobilenet_v3_small", features_only=True)
+    picked = create_model("mobilenet_v3_small", features_only=True, out_indices=(1, -1))
+    maps = picked(X)
+    assert [m.shape[1] for m in maps] == [full.feature_channels()[1], full.feature_channels()[-1]]
+    assert picked.feature_strides() == [8, 32]
+    with pytest.raises(metablock.ConfigError, match="out_indices must be integers in"):
+        create_model("mobilenet_v3_small", features_only=True, out_indices=(4,))
+    with pytest.raises(metablock.ConfigError, match="out_indices applies only with features_only=True"):
+        create_model("mobilenet_v3_small", out_indices=(1,))
