@@ -131,6 +131,39 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--list-spaces", action="store_true", help="list the built-in spaces and exit")
     p.set_defaults(func=run)
 
+    sp = sub.add_parser(
+        "space",
+        help="list the built-in search spaces or print one as a commented YAML file to edit",
+        description="'metablock space list' names the built-in spaces; 'metablock space show NAME' prints a "
+        "space (built-in, or a .yaml/.json file) as commented YAML: every field with its meaning, in the "
+        "format --space FILE.yaml reads back unchanged.",
+    )
+    sp.add_argument("action", choices=("list", "show"), help="list the spaces, or show one")
+    sp.add_argument("name", nargs="?", default=None, help="with show: a space name or a .yaml/.json file")
+    sp.add_argument("--out", default=None, help="with show: write the YAML to this file instead of printing it")
+    sp.set_defaults(func=space_command)
+
+
+def space_command(args: argparse.Namespace) -> int:
+    from metablock import ConfigError
+
+    from .space import get_space, list_spaces, space_yaml
+
+    if args.action == "list":
+        for name in list_spaces():
+            print(name)
+        return 0
+    if not args.name:
+        raise ConfigError("metablock space show needs a space name or file; see metablock space list")
+    text = space_yaml(get_space(args.name))
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text)
+        print(f"wrote {args.out}")
+    else:
+        print(text, end="")
+    return 0
+
 
 def _number(text: str) -> float:
     """A number or a fraction such as ``2/7``."""

@@ -1205,3 +1205,73 @@ def _unified() -> SearchSpace:
             for i, w in enumerate(widths)
         ),
     )
+
+
+# ------------------------------------------------------------------------------- YAML templates
+def _field_docs(cls: type) -> dict[str, str]:
+    """``field: meaning`` from the ``Args:`` section of a dataclass docstring."""
+    import inspect
+
+    doc = inspect.getdoc(cls) or ""
+    out: dict[str, str] = {}
+    if "Args:" not in doc:
+        return out
+    current = ""
+    for line in doc.split("Args:", 1)[1].splitlines():
+        if not line.strip():
+            continue
+        stripped = line.strip()
+        name, sep, text = stripped.partition(":")
+        if line.startswith("    ") and not line.startswith("        ") and sep and name.isidentifier():
+            current = name
+            out[name] = text.strip()
+        elif current:
+            out[current] += " " + stripped
+    return out
+
+
+def _flow(value: Any) -> str:
+    import yaml
+
+    text = str(yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10_000))
+    return text.removesuffix("\n...\n").strip()  # a plain scalar's document end marker
+
+
+def _comment(text: str, indent: str) -> list[str]:
+    import textwrap
+
+    hang = " " * (len(text) - len(text.lstrip()) + 2)
+    return [f"{indent}# {line}" for line in textwrap.wrap(text, 96 - len(indent), subsequent_indent=hang)]
+
+
+def space_yaml(space: str | SearchSpace | Mapping[str, Any]) -> str:
+    """A space as a commented YAML file: every field with its meaning, in the format
+    :func:`load_space` reads (``load_space`` of the text gives the same space back)."""
+    space = get_space(space)
+    data = space.to_dict()
+    top, stage_docs = _field_docs(SearchSpace), _field_docs(StageSpace)
+    lines = [
+        f"# Search space {space.name!r}: metablock search --space THIS_FILE.yaml",
+        "# Every field is listed with its meaning; a field left out takes its default. Stem and head",
+        "# layers take metablock.LayerConfig fields; out_chs may be 'stem', 'stem/2' or 'head' (the chosen",
+        "# widths) and act may be 'act' (the chosen global activation).",
+        *_comment(f"Operators: {', '.join(list_operators())}.", ""),
+        "",
+    ]
+    for key, value in data.items():
+        if key == "stages":
+            continue
+        lines += _comment(f"{key}: {top.get(key, '')}", "")
+        if key in ("stem", "head"):
+            lines.append(f"{key}:")
+            lines += [f"  - {_flow(v)}" for v in value]
+        else:
+            lines.append(f"{key}: {_flow(value)}")
+    lines += ["", *_comment(f"stages: {top.get('stages', '')} Each stage's fields:", "")]
+    for key in data["stages"][0] if data["stages"] else ():
+        lines += _comment(f"  {key}: {stage_docs.get(key, '')}", "")
+    lines.append("stages:")
+    for stage in data["stages"]:
+        for i, (key, value) in enumerate(stage.items()):
+            lines.append(f"{'  - ' if i == 0 else '    '}{key}: {_flow(value)}")
+    return "\n".join(lines) + "\n"

@@ -66,6 +66,19 @@ def _cases(tmp: Path) -> list[tuple[list[str], str]]:
             (["profile", str(tmp / "missing.yaml")], "missing.yaml"),
             (["profile", "mobilenet_v2", "--batch", "0"], "--batch"),
         ]
+    if "export" in _commands():
+        cases += [
+            (["export", "no_such_net", str(tmp / "x.onnx")], "unknown model 'no_such_net'"),
+            (["export", "mobilenet_v2", str(tmp / "x.onnx"), "--opset", "99"], "--opset must be in [7, 21]"),
+            (["export", str(tmp / "broken.yaml"), str(tmp / "x.onnx")], "not valid YAML"),
+        ]
+    if "space" in _commands():
+        cases += [
+            (["space", "show"], "needs a space name or file"),
+            (["space", "show", "emoo"], "unknown search space 'emoo'"),
+            (["space", "show", str(tmp / "broken.yaml")], "not valid YAML"),
+            (["space", "drop"], "invalid choice: 'drop'"),
+        ]
     return cases
 
 

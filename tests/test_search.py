@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -405,3 +406,29 @@ def test_cli_runs_a_study_and_prints_the_front(tmp_path: Path, capsys: pytest.Ca
     assert (tmp_path / "results.parquet").exists()
     assert main(["search", "--max-macs", "-5", "--out", str(tmp_path)]) == 2
     assert "--max-macs" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------ spaces as YAML templates
+@pytest.mark.parametrize("name", list_spaces())
+def test_space_show_prints_a_commented_yaml_template_that_loads_back_unchanged(name: str, tmp_path: Path) -> None:
+    from search.space import space_yaml
+
+    text = space_yaml(name)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text)
+    assert load_space(path) == get_space(name)
+    comments = [line for line in text.splitlines() if line.lstrip().startswith("#")]
+    names = [f.name for f in dataclasses.fields(SearchSpace)] + [f.name for f in dataclasses.fields(StageSpace)]
+    for field in names:  # every field is explained
+        assert any(f"# {field}:" in c or f"#   {field}:" in c for c in comments), field
+
+
+def test_space_command_lists_and_writes_templates(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from metablock.cli import main
+
+    assert main(["space", "list"]) == 0
+    assert capsys.readouterr().out.split() == list_spaces()
+    out = tmp_path / "mine.yaml"
+    assert main(["space", "show", "repvit", "--out", str(out)]) == 0
+    assert load_space(out) == get_space("repvit")
+    assert main(["space", "show", "nope"]) == 2
