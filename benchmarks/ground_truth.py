@@ -179,7 +179,10 @@ def main(argv: list[str] | None = None) -> int:
             {r.arch_id for _, r in df.iterrows() if nets.get(r.arch_id, gt.stored_net(r)) != gt.stored_net(r)}
         )
         if changed:
-            print(f"warning: the sample's configs of {changed} differ from the stored ones; the stored rows are kept")
+            # the space changed since (e.g. new operators): keep training and scoring what the rows hold
+            stored = {a.arch_id: a for a in gt.architectures(df[df.arch_id.isin(changed)])}
+            archs = [stored.get(a.arch_id, a) for a in archs]
+            print(f"note: the sample's configs of {changed} differ from the stored ones; the stored configs are used")
     done = {(a, int(s)) for a, s in zip(df.arch_id, df.seed, strict=True)} if not df.empty else set()
     jobs: list[tuple[Any, ...]] = []
     for arch in archs:

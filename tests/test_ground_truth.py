@@ -456,3 +456,26 @@ def test_bench_scores_reports_every_score_on_a_table(tmp_path: Path) -> None:
     text = out.read_text()
     for needle in ("| naswot |", "| params |", "| macs |", "| predictor |", "| ceiling |", "held-out space"):
         assert needle in text, needle
+
+
+def test_a_resumed_ground_truth_keeps_scoring_the_stored_configs_when_the_space_changed(tmp_path: Path) -> None:
+    # the committed rows were sampled before the unified space gained operators: a resume must fill new
+    # scores for the architectures the rows hold, not for what the space samples under that id today
+    stored = pd.read_parquet(ROOT / "benchmarks" / "results" / "ground_truth.parquet")
+    row = stored[(stored.arch_id == "unified-000") & (stored.seed == 0)]
+    row = row[[c for c in row.columns if not c.startswith(("score_", "seconds_"))]]
+    out = tmp_path / "gt.parquet"
+    row.to_parquet(out, index=False)
+    net = metablock.NetConfig.from_json(row.config.iloc[0])
+    assert get_space("unified").random(0).net != net  # the space samples something else now
+    args = ["--spaces", "unified", "--per-space", "1", "--no-named", "--seeds", "0", "--scores", "params"]
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "ground_truth.py"), "--out", str(out), *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "the stored configs are used" in run.stdout and "0 trainings and 1 scorings" in run.stdout
+    df = pd.read_parquet(out)
+    assert len(df) == 1 and df.score_params.iloc[0] == pytest.approx(math.log10(metablock.count_params(net)))
