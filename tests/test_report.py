@@ -278,3 +278,22 @@ def test_notebook_runs_headless_on_a_study(study_dir: Path) -> None:
     assert (
         metablock.NetConfig.from_json(config_json).to_json() == metablock.NetConfig.from_json(best["config"]).to_json()
     )
+
+
+def test_notebook_finds_a_relative_storage_from_a_subfolder(study_dir: Path) -> None:
+    # Jupyter started in notebooks/ while the study lies under the repository root: the relative default
+    # path is looked up through the parent folders
+    import nbformat
+    from nbclient import NotebookClient
+
+    sub = study_dir / "notebooks"
+    sub.mkdir(exist_ok=True)
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    params = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+    injected = "STORAGE = 'study.journal'\nSTUDY = 'metablock'\nCOMPUTE_REFERENCES = False"
+    nb.cells.insert(params + 1, nbformat.v4.new_code_cell(injected, metadata={"tags": ["injected-parameters"]}))
+    nb.cells = nb.cells[: params + 3]  # the parameters and the loading cell
+    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(sub)}}).execute()
+    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert "study 'metablock':" in text and "Pareto-optimal" in text
+    assert not (sub / "study.journal").exists()  # nothing created where the study is not
