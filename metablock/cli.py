@@ -94,8 +94,7 @@ def _quiet_warnings() -> None:
     runtime on a CPU machine) out of the command's output."""
     import warnings
 
-    warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.* is deprecated", category=FutureWarning)
-    warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.* is deprecated", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.* is deprecated")
     warnings.filterwarnings("ignore", message=r".*No CUDA runtime is found.*")
     warnings.filterwarnings("ignore", message=r".*CUDA initialization.*", category=UserWarning)
     import logging

@@ -789,6 +789,7 @@ class BlockConfig:
         """Inverse of :meth:`to_dict`; unknown keys raise ``ConfigError`` with the closest field."""
         if not isinstance(data, dict):
             raise ConfigError(f"a block config must be a mapping; got {type(data).__name__}")
+        check_data(data, "block config")
         valid = {f.name for f in fields(cls) if f.init}
         for key in data:
             if key not in valid:
@@ -863,6 +864,8 @@ def check_weights_fit(params: int, what: str) -> None:
     """Refuse (``ConfigError``) a module whose float32 weights would exceed :data:`MAX_WEIGHT_BYTES` or
     the memory this machine has available, before any of them is allocated."""
     need = 4 * params
+    if need <= 1 << 30:  # far below any machine's memory: no need to read it (blocks are built often)
+        return
     limit = MAX_WEIGHT_BYTES
     avail = available_memory()
     where = f"the {MAX_WEIGHT_BYTES / 2**30:.0f} GiB limit"
@@ -902,8 +905,8 @@ def check_data(data: Any, what: str) -> Any:
 
 
 def load_text(text: str, kind: str, what: str) -> Any:
-    """Parse ``text`` as ``json`` or ``yaml`` (safe loader) for :func:`check_data`; malformed, too deep
-    or too large input raises ``ConfigError`` naming ``what``."""
+    """Parse ``text`` as ``json`` or ``yaml`` (safe loader, refusing nesting past :data:`MAX_NESTING` while
+    parsing); malformed or too deep input raises ``ConfigError`` naming ``what``."""
     import yaml
 
     class Loader(yaml.SafeLoader):
@@ -926,4 +929,4 @@ def load_text(text: str, kind: str, what: str) -> Any:
         raise ConfigError(f"{what} is nested deeper than {MAX_NESTING} levels") from None
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(f"{what} is not valid {kind.upper()}: {exc}") from None
-    return check_data(data, what)
+    return data  # sizes are checked by the ``from_dict`` every loader hands the data to (check_data)

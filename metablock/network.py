@@ -397,7 +397,15 @@ class NetConfig:
         return chs
 
     def block_configs(self) -> list[list[BlockConfig]]:
-        """Every block's resolved configuration, stage by stage."""
+        """Every block's resolved configuration, stage by stage (resolved once per config: validation,
+        ``estimate_params`` and ``build`` all read them)."""
+        cached = self.__dict__.get("_block_configs")
+        if cached is None:
+            cached = self._resolve_blocks()
+            object.__setattr__(self, "_block_configs", cached)  # a memo, not a field: equality ignores it
+        return [list(stage) for stage in cached]
+
+    def _resolve_blocks(self) -> list[list[BlockConfig]]:
         out: list[list[BlockConfig]] = []
         chs = self.stem_out()
         depths = self.stage_depths()

@@ -164,7 +164,4 @@ def __getattr__(name: str) -> Any:
     """``presets.mbconv`` and the like: the preset functions (and helpers) of the family modules."""
     from . import families
 
-    for module in families.MODULES:
-        if name in vars(module):
-            return vars(module)[name]
-    raise AttributeError(f"module 'metablock.presets' has no attribute {name!r}")
+    return families.lookup(name, "metablock.presets")

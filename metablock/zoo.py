@@ -162,7 +162,4 @@ def __getattr__(name: str) -> Any:
     """``zoo.efficientnet`` and the like: the network functions (and tables) of the family modules."""
     from . import families
 
-    for module in families.MODULES:
-        if name in vars(module):
-            return vars(module)[name]
-    raise AttributeError(f"module 'metablock.zoo' has no attribute {name!r}")
+    return families.lookup(name, "metablock.zoo")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from types import ModuleType
+from typing import Any
 
 #: the family modules, in name order (the order their presets and networks are listed in)
 MODULES: list[ModuleType] = [
@@ -18,3 +19,12 @@ MODULES: list[ModuleType] = [
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name)
     if not info.name.startswith("_")
 ]
+
+
+def lookup(name: str, where: str) -> Any:
+    """A family module's top-level ``name`` (``presets.mbconv``, ``zoo.efficientnet``); ``AttributeError``
+    naming ``where`` when no family defines it."""
+    for module in MODULES:
+        if name in vars(module):
+            return vars(module)[name]
+    raise AttributeError(f"module {where!r} has no attribute {name!r}")

@@ -25,6 +25,7 @@ from ..reference import (
     act_name,
 )
 from ..zoo import CLASSIFIER, MODELS, POOL, _conv, _model
+from .efficientnet import edge_residual
 
 
 def _uib(
@@ -141,20 +142,9 @@ def _cn(in_chs: int, out_chs: int, kernel: int, stride: int) -> BlockConfig:
 
 
 def _er(in_chs: int, out_chs: int, kernel: int, stride: int, exp_ratio: float) -> BlockConfig:
-    """MobileNetV4's FusedIB (EfficientNet-EdgeTPU's EdgeResidual): a k×k expansion carrying the
-    stride, then a linear 1x1 projection."""
-    return BlockConfig(
-        in_chs=in_chs,
-        out_chs=out_chs,
-        stride=stride,
-        exp_ratio=exp_ratio,
-        expand="fused",
-        expand_kernel=kernel,
-        expand_act="relu",
-        mixer="identity",
-        project="pw",
-        shortcut=presets._skip(in_chs, out_chs, stride),
-    )
+    """MobileNetV4's FusedIB: EfficientNet-EdgeTPU's EdgeResidual (a k×k expansion carrying the stride,
+    then a linear 1x1 projection)."""
+    return edge_residual(in_chs=in_chs, out_chs=out_chs, stride=stride, exp_ratio=exp_ratio, kernel=kernel)
 
 
 #: MobileNetV4 conv medium and large (the paper's Tables 11 and 12, timm's arch definitions):
