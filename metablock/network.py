@@ -612,6 +612,37 @@ def _layer(cfg: LayerConfig, in_chs: int, net: NetConfig, spatial: bool) -> tupl
     return DistilledLinear(in_chs, out, eps=cfg.eps, momentum=cfg.momentum), out
 
 
+class FeatureInfo(list[dict[str, Any]]):
+    """The feature maps a network returns, one dict per map (``num_chs``, ``reduction``, ``module``,
+    ``index``), with timm's ``FeatureInfo`` accessors so code written for timm backbones reads it."""
+
+    def get(self, key: str, idx: int | Sequence[int] | None = None) -> Any:
+        """``key`` of every map, of map ``idx``, or of the maps ``idx``."""
+        if idx is None:
+            return [info[key] for info in self]
+        if isinstance(idx, int):
+            return self[idx][key]
+        return [self[i][key] for i in idx]
+
+    def channels(self, idx: int | Sequence[int] | None = None) -> Any:
+        return self.get("num_chs", idx)
+
+    def reduction(self, idx: int | Sequence[int] | None = None) -> Any:
+        return self.get("reduction", idx)
+
+    def module_name(self, idx: int | Sequence[int] | None = None) -> Any:
+        return self.get("module", idx)
+
+    def get_dicts(self, keys: Sequence[str] | None = None, idx: int | Sequence[int] | None = None) -> Any:
+        picked = self if idx is None else [self[idx]] if isinstance(idx, int) else [self[i] for i in idx]
+        out = [dict(d) if keys is None else {k: d[k] for k in keys} for d in picked]
+        return out[0] if isinstance(idx, int) else out
+
+    @property
+    def out_indices(self) -> tuple[int, ...]:
+        return tuple(range(len(self)))
+
+
 class MetaNet(nn.Module):
     """A network built from a :class:`NetConfig`: ``stem`` → ``stages`` → ``head``."""
 
@@ -629,12 +660,12 @@ class MetaNet(nn.Module):
         self.stem = nn.Sequential(*stem)
         stages = []
         # stride and channels after the stem and after every block, to pick feature outputs
-        self.feature_info: list[dict[str, int]] = [{"stage": -1, "block": -1, "stride": stride, "chs": chs}]
+        self.block_info: list[dict[str, Any]] = [{"module": "stem", "reduction": stride, "num_chs": chs}]
         for si, blocks in enumerate(cfg.block_configs()):
             stages.append(nn.Sequential(*(MetaMobileBlock(b) for b in blocks)))
             for bi, b in enumerate(blocks):
                 stride *= b.stride
-                self.feature_info.append({"stage": si, "block": bi, "stride": stride, "chs": b.out_chs})
+                self.block_info.append({"module": f"stages.{si}.{bi}", "reduction": stride, "num_chs": b.out_chs})
             chs = blocks[-1].out_chs
         self.stages = nn.Sequential(*stages)
         self.num_features = chs
@@ -648,9 +679,21 @@ class MetaNet(nn.Module):
         self.head = nn.Sequential(*head) if not features_only else nn.Sequential()
         # the last block at each stride 4, 8, 16, 32 gives a feature map
         last: dict[int, int] = {}
-        for i, info in enumerate(self.feature_info):
-            last[info["stride"]] = i
+        for i, info in enumerate(self.block_info):
+            last[info["reduction"]] = i
         self.feature_points = [last[s] for s in (4, 8, 16, 32) if s in last]
+
+    @property
+    def num_classes(self) -> int:
+        """Classifier outputs (0 for a ``features_only`` network)."""
+        return 0 if self.features_only else self.cfg.num_classes
+
+    @property
+    def feature_info(self) -> FeatureInfo:
+        """The feature maps :meth:`forward_features_list` returns (with ``features_only``, what the model
+        returns), one entry each, as timm describes them: ``num_chs``, ``reduction`` (stride) and
+        ``module`` (the module whose output it is)."""
+        return FeatureInfo(dict(self.block_info[i], index=n) for n, i in enumerate(self.feature_points))
 
     def select_features(self, out_indices: Sequence[int]) -> None:
         """Keep only the feature maps at ``out_indices`` (indices into the strides-4/8/16/32 maps)."""
@@ -704,10 +747,10 @@ class MetaNet(nn.Module):
 
     def feature_channels(self) -> list[int]:
         """Channels of the feature maps that ``forward_features_list`` returns (strides 4, 8, 16, 32)."""
-        return [self.feature_info[i]["chs"] for i in self.feature_points]
+        return self.feature_info.channels()
 
     def feature_strides(self) -> list[int]:
-        return [self.feature_info[i]["stride"] for i in self.feature_points]
+        return self.feature_info.reduction()
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.stages(self.stem(x))

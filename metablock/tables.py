@@ -74,7 +74,7 @@ def networks_markdown() -> str:
     ]
     for name in list_models():
         cfg = model_config(name)
-        params, macs = count_params(cfg), count_macs(cfg)
+        params, macs = count_params(cfg), count_macs(cfg, (cfg.in_chans, 224, 224))
         ref = reference_counts(name)
         ref_params = f"{ref[0]:,}" if ref else "—"
         ref_macs = f"{ref[1] / 1e6:.1f} M" if ref else "—"

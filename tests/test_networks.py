@@ -196,7 +196,8 @@ def test_efficientnet_variants_are_one_function_of_their_multipliers() -> None:
     assert (b3.width_mult, b3.depth_mult) == (1.2, 1.4)
     assert b3.stages == model_config("efficientnet_b0").stages  # scaled, not copied
     assert b3.stage_depths() == (2, 3, 3, 5, 5, 6, 2)  # ceil(depth x 1.4) of B0's (1, 2, 2, 3, 3, 4, 1)
-    assert metablock.zoo.efficientnet(1.2, 1.4, 0.3, "efficientnet_b3") == b3  # type: ignore[attr-defined]
+    assert metablock.zoo.efficientnet(1.2, 1.4, 0.3, "efficientnet_b3", 300) == b3  # type: ignore[attr-defined]
+    assert [model_config(f"efficientnet_b{i}").resolution for i in range(4)] == [224, 240, 260, 300]
     repeated = [b for b in b3.block_configs()[0]]
     assert [b.shortcut for b in repeated] == ["none", "identity"]  # the repeat of a shape-changing block
     with pytest.raises(metablock.ConfigError, match="depth_mult"):

@@ -163,14 +163,23 @@ _EFFICIENTNET_B0 = [  # kind, expansion, kernel, stride, in, out, depth (torchvi
 ]
 
 
-#: EfficientNet's compound scaling: (width multiplier, depth multiplier, dropout) per variant
-_EFFICIENTNET_SCALES = {"b0": (1.0, 1.0, 0.2), "b1": (1.0, 1.1, 0.2), "b2": (1.1, 1.2, 0.3), "b3": (1.2, 1.4, 0.3)}
+#: EfficientNet's compound scaling: (width multiplier, depth multiplier, dropout, input resolution) per
+#: variant (the paper's Table 2 and section 4: B1 runs at 240 px, B2 at 260, B3 at 300)
+_EFFICIENTNET_SCALES = {
+    "b0": (1.0, 1.0, 0.2, 224),
+    "b1": (1.0, 1.1, 0.2, 240),
+    "b2": (1.1, 1.2, 0.3, 260),
+    "b3": (1.2, 1.4, 0.3, 300),
+}
 
 
-def efficientnet(width_mult: float = 1.0, depth_mult: float = 1.0, dropout: float = 0.2, name: str = "") -> NetConfig:
-    """EfficientNet-B0 scaled by compound scaling: every width by ``width_mult`` (rounded to 8) and
-    every stage's depth by ``depth_mult`` (rounded up), as the paper and torchvision do; the head conv
-    is four times the last stage's width. B1-B3 are this function of their multipliers."""
+def efficientnet(
+    width_mult: float = 1.0, depth_mult: float = 1.0, dropout: float = 0.2, name: str = "", resolution: int = 224
+) -> NetConfig:
+    """EfficientNet-B0 scaled by compound scaling: every width by ``width_mult`` (rounded to 8), every
+    stage's depth by ``depth_mult`` (rounded up), as the paper and torchvision do, and the input
+    ``resolution``; the head conv is four times the last stage's width. B1-B3 are this function of
+    their multipliers and resolutions."""
     cfg = NetConfig(
         name=name or "efficientnet",
         stem=(_conv(32, 3, 2, "silu"),),
@@ -178,6 +187,7 @@ def efficientnet(width_mult: float = 1.0, depth_mult: float = 1.0, dropout: floa
         head=(_conv(1280, 1, 1, "silu"), POOL, _dropout(dropout), CLASSIFIER),
         width_mult=width_mult,
         depth_mult=depth_mult,
+        resolution=resolution,
     )
     # the head conv (1280, scaled like every width) is four times the scaled last stage, as torchvision's
     if cfg.scale(1280) != 4 * cfg.scale(_EFFICIENTNET_B0[-1][5]):
@@ -186,11 +196,11 @@ def efficientnet(width_mult: float = 1.0, depth_mult: float = 1.0, dropout: floa
 
 
 def _register_efficientnet(variant: str) -> None:
-    w, d, dropout = _EFFICIENTNET_SCALES[variant]
+    w, d, dropout, resolution = _EFFICIENTNET_SCALES[variant]
     name = f"efficientnet_{variant}"
     MODELS.add(
         name,
-        lambda: efficientnet(w, d, dropout, name),
+        lambda: efficientnet(w, d, dropout, name, resolution),
         reference=f"torchvision.models.{name}",
         paper=presets.PAPERS["efficientnet"],
     )
