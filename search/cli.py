@@ -151,7 +151,7 @@ def space_command(args: argparse.Namespace) -> int:
 
     if args.action == "list":
         for name in list_spaces():
-            print(name)
+            print(f"{name:16s} {get_space(name).description}")
         return 0
     if not args.name:
         raise ConfigError("metablock space show needs a space name or file; see metablock space list")
@@ -258,7 +258,7 @@ def run(args: argparse.Namespace) -> int:
         for name in list_spaces():
             space = get_space(name)
             models = ", ".join(space.contains_models) or "-"
-            print(f"{name:16s} {len(space.stages)} stages; contains: {models}")
+            print(f"{name:16s} {len(space.stages)} stages; contains: {models}. {space.description}")
         return 0
     settings = settings_from_args(args)
     get_space(settings.space)  # fail early on a bad space

@@ -59,7 +59,7 @@ from metablock.errors import StoppedError
 
 from .data import check_dataset
 from .scores import ScoreSettings, compute_score, seeded_build
-from .space import Candidate, SearchSpace, get_space
+from .space import Candidate, SearchSpace, get_space, without_unused
 from .training import resolve_device
 
 OBJECTIVES = {"score": "maximize", "macs": "minimize", "params": "minimize", "latency_ms": "minimize"}
@@ -794,7 +794,7 @@ def defining_settings(settings: SearchSettings) -> dict[str, Any]:
     """The settings that define a study (space, objectives, budgets, the score and its settings) as
     plain JSON values; ``latency_threads`` joins them when latency is an objective or a budget."""
     d = settings.to_dict()
-    d["space"] = get_space(settings.space).to_dict()
+    d["space"] = _space_key(get_space(settings.space).to_dict())
     out = {k: d[k] for k in DEFINING}
     out["score"] = {k: v for k, v in d["score"].items() if k not in _SCORE_INCIDENTAL}
     if "latency_ms" in settings.objectives or settings.max_latency_ms is not None:
@@ -802,6 +802,14 @@ def defining_settings(settings: SearchSettings) -> dict[str, Any]:
     import json
 
     return dict(json.loads(json.dumps(out)))
+
+
+def _space_key(space: Any) -> Any:
+    """A space's dict without what does not change what it samples (its description, fields a stage
+    does not use): see :func:`search.space.without_unused`."""
+    if not isinstance(space, dict):
+        return space
+    return {k: v for k, v in without_unused(space).items() if k != "description"}
 
 
 def _first_difference(a: Any, b: Any, path: str) -> str | None:
@@ -823,11 +831,11 @@ def _first_difference(a: Any, b: Any, path: str) -> str | None:
 def _stored_defining(study: Any) -> dict[str, Any] | None:
     attrs = study.user_attrs
     if isinstance(attrs.get("defining"), dict):
-        return dict(attrs["defining"])
+        return {**attrs["defining"], "space": _space_key(attrs["defining"].get("space"))}
     if "space" in attrs and "settings" in attrs:  # a study made before ``defining`` was recorded
         old = dict(attrs["settings"])
         out = {k: old.get(k) for k in DEFINING if k != "space"}
-        out["space"] = attrs["space"]
+        out["space"] = _space_key(attrs["space"])
         out["score"] = {k: v for k, v in dict(old.get("score") or {}).items() if k not in _SCORE_INCIDENTAL}
         if "latency_ms" in (old.get("objectives") or []) or old.get("max_latency_ms") is not None:
             out["latency_threads"] = old.get("latency_threads")

@@ -33,8 +33,8 @@ AXES = {
     "params": ("parameters (M)", 1e-6),
     "latency_ms": ("latency (ms, CPU, batch 1)", 1.0),
 }
-CHOICES = {"op": "operator", "exp": "expansion λ", "kernel": "kernel"}
-_BLOCK_LABEL = re.compile(r"^s(\d+)\.b(\d+)\.(op|exp|kernel)$")
+CHOICES = {"depth": "depth", "width": "width", "op": "operator", "exp": "expansion λ", "kernel": "kernel"}
+_BLOCK_LABEL = re.compile(r"^s(\d+)\.(?:b(\d+)\.)?(op|exp|kernel|depth|width)$")
 
 FEASIBLE_COLOR = "tab:blue"
 PARETO_COLOR = "tab:red"
@@ -126,9 +126,10 @@ def reference_points(
                 "source": "study",
             }
     if space is not None:
-        from .space import get_space
+        from .space import get_space, without_unused
 
-        space = get_space(space)
+        # a space stored by a study (a dict) may carry fields refused as unused today
+        space = get_space(without_unused(space) if isinstance(space, Mapping) else space)
         missing = [n for n in space.contains_models if n not in rows or math.isnan(rows[n]["score"])]
         if missing and not compute:
             notes.append(f"not computed (compute=False): {', '.join(missing)}")
@@ -190,6 +191,103 @@ def _compute_reference(
 # ------------------------------------------------------------------------------- front plots
 
 
+def _renderer(fig: Any) -> Any:
+    """The figure's renderer (an Agg canvas when it has none), after a draw so the layout is final."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    if not hasattr(fig.canvas, "get_renderer"):
+        FigureCanvasAgg(fig)
+    fig.canvas.draw()
+    return fig.canvas.get_renderer()
+
+
+def _offsets() -> list[tuple[float, float, str, str]]:
+    """Label offsets (points from the anchor) with their alignment, nearest first, in eight directions."""
+    out = []
+    for r in (6.0, 14.0, 24.0, 36.0, 50.0):
+        for dx, dy in ((1, 1), (1, -1), (-1, 1), (-1, -1), (1, 0), (-1, 0), (0, 1), (0, -1)):
+            ha = "left" if dx > 0 else "right" if dx < 0 else "center"
+            va = "bottom" if dy > 0 else "top" if dy < 0 else "center"
+            out.append((dx * r, dy * r, ha, va))
+    return out
+
+
+def _marker_boxes(ax: Any) -> list[Any]:
+    """Display boxes of every scatter marker of ``ax`` (labels should not cover data)."""
+    from matplotlib.transforms import Bbox
+
+    fig = ax.get_figure()
+    boxes = []
+    for coll in ax.collections:
+        offsets = coll.get_offsets()
+        if not len(offsets):
+            continue
+        pts = coll.get_offset_transform().transform(offsets)
+        sizes = coll.get_sizes()
+        for i, (px, py) in enumerate(pts):
+            r = math.sqrt(float(sizes[i % len(sizes)]) if len(sizes) else 36.0) / 2 * fig.dpi / 72
+            boxes.append(Bbox([[px - r, py - r], [px + r, py + r]]))
+    return boxes
+
+
+def place_labels(ax: Any, labels: Sequence[tuple[float, float, str, dict[str, Any]]]) -> list[Any]:
+    """Annotate ``(x, y, text, style)`` points so that no two labels overlap and labels cover as few
+    markers as they can: each label takes the nearest offset around its point whose box meets no label
+    placed before it, no marker and stays inside the axes (else the offset that costs least, labels
+    weighing most); a label set away from its point gets a thin leader line. Labels do not take part in
+    the figure's layout."""
+    fig = ax.get_figure()
+    renderer = _renderer(fig)
+    frame = ax.get_window_extent(renderer)
+    markers = _marker_boxes(ax)
+    placed: list[Any] = []
+    boxes: list[Any] = []
+    for x, y, text, style in labels:
+        best, best_cost = None, math.inf
+        for dx, dy, ha, va in _offsets():
+            ann = ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points", ha=ha, va=va, **style)
+            ann.set_in_layout(False)
+            box = ann.get_window_extent(renderer)
+            cost = 100 * sum(_overlap(box, b) for b in boxes) + sum(_overlap(box, m) for m in markers)
+            cost += 100 * (box.width * box.height - _overlap(box, frame)) + 0.01 * math.hypot(dx, dy)
+            if cost < best_cost:
+                if best is not None:
+                    best[0].remove()
+                best, best_cost = (ann, box, dx, dy), cost
+            else:
+                ann.remove()
+            if cost < 1:
+                break
+        assert best is not None
+        ann, box, dx, dy = best
+        if math.hypot(dx, dy) > 10:
+            ann.remove()
+            ann = ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points", ha=ann.get_ha(),
+                              va=ann.get_va(), arrowprops={"arrowstyle": "-", "color": "0.5", "lw": 0.6},
+                              **style)  # fmt: skip
+            ann.set_in_layout(False)
+        placed.append(ann)
+        boxes.append(box)
+    return placed
+
+
+def _overlap(a: Any, b: Any) -> float:
+    w = min(a.x1, b.x1) - max(a.x0, b.x0)
+    h = min(a.y1, b.y1) - max(a.y0, b.y0)
+    return w * h if w > 0 and h > 0 else 0.0
+
+
+def _over_which(df: pd.DataFrame) -> pd.Series:
+    """For each trial, the budgets it exceeds (``macs``, ``latency``…), from its constraint columns."""
+    names = {"macs": "MACs", "params": "params", "latency_ms": "latency"}
+    cols = [c for c in df.columns if c.startswith("constraint_")]
+    return (
+        df.apply(lambda r: ", ".join(names.get(c[11:], c[11:]) for c in cols if _float(r[c]) > 0), axis=1)
+        if cols and len(df)
+        else pd.Series("", index=df.index)
+    )
+
+
 def plot_front(
     df: pd.DataFrame,
     cost: str = "macs",
@@ -203,110 +301,110 @@ def plot_front(
 
     Feasible scored trials are blue dots; the front is a red step line through its points (for any
     cost, the best score reachable at or below it); trials that are scored but infeasible are grey;
-    over-budget candidates (never scored) are grey ticks along the bottom edge at their cost; the
-    named networks (``references``, from :func:`reference_points`) are black stars with their names;
-    ``budget`` (in the cost's own unit, e.g. MACs) is a dashed vertical line; candidates trained by
-    ``--refine`` are ringed and labelled with their trained accuracy (``pruned@k`` when successive
-    halving stopped them after ``k`` epochs).
+    over-budget candidates (never scored) are grey ticks along the bottom edge at their cost, the
+    legend naming the budgets they exceed; the named networks (``references``, from
+    :func:`reference_points`) are black stars with their names; ``budget`` (in the cost's own unit,
+    e.g. MACs) is a dashed vertical line; candidates trained by ``--refine`` are ringed and labelled
+    with their trained accuracy (``pruned@k`` when successive halving stopped them after ``k`` epochs).
+
+    The x axis frames the feasible points, the named networks, the budget and the candidates up to
+    1.5 times the largest of them; candidates beyond (far over budget) are counted at the right edge
+    instead of stretching the axis. No two labels
+    overlap, and the legend sits outside the axes.
 
     Returns:
         a ``matplotlib.figure.Figure``.
     """
     _check_cost("cost", cost, df)
     label, scale = AXES[cost]
-    fig, ax = _figure(figsize=(8.0, 5.2), layout="constrained")
+    fig, ax = _figure(figsize=(9.0, 5.2), layout="constrained")
     x_all = _numeric(df, cost) * scale
     y_all = _numeric(df, "score")
     ok = _feasible_scored(df, cost)
     front = front_mask(df, cost)
     scored_bad = ~ok & y_all.notna() & x_all.notna()
     unscored = y_all.isna() & x_all.notna()
+    refs = None
+    if references is not None and len(references) and cost in references.columns:
+        refs = references[pd.to_numeric(references["score"], errors="coerce").notna()]
+        refs = refs[pd.to_numeric(refs[cost], errors="coerce").notna()]
 
-    if scored_bad.any():
-        ax.scatter(
-            x_all[scored_bad], y_all[scored_bad], s=22, color=GREY, label=f"infeasible ({int(scored_bad.sum())})"
-        )
+    # the frame: feasible points, named networks and the budget (everything when nothing is feasible)
+    frame = list(x_all[ok])
+    frame += list(refs[cost].astype(float) * scale) if refs is not None else []
+    frame += [budget * scale] if budget is not None else []
+    if not frame:
+        frame = list(x_all.dropna())
+    lo, hi = (min(frame), max(frame)) if frame else (0.0, 1.0)
+    near = x_all[(x_all > hi) & (x_all <= 1.5 * hi)]  # candidates just over budget show where it bites
+    hi = max(hi, float(near.max())) if len(near) else hi
+    span = (hi - lo) or max(abs(hi), 1.0)
+    lo, hi = lo - 0.06 * span, hi + 0.08 * span
+    inside = (x_all >= lo) & (x_all <= hi)
+
+    if (scored_bad & inside).any():
+        sel = scored_bad & inside
+        ax.scatter(x_all[sel], y_all[sel], s=22, color=GREY, label=f"scored, infeasible ({int(sel.sum())})")
     if ok.any():
-        ax.scatter(
-            x_all[ok & ~front],
-            y_all[ok & ~front],
-            s=22,
-            color=FEASIBLE_COLOR,
-            alpha=0.7,
-            label=f"feasible trials ({int(ok.sum())})",
-        )
+        ax.scatter(x_all[ok & ~front], y_all[ok & ~front], s=22, color=FEASIBLE_COLOR, alpha=0.7,
+                   label=f"feasible trials ({int(ok.sum())})")  # fmt: skip
         fx, fy = x_all[front].to_numpy(), y_all[front].to_numpy()
         order = np.argsort(fx)
         fx, fy = fx[order], fy[order]
         ax.step(fx, fy, where="post", color=PARETO_COLOR, lw=1.8, label=f"Pareto front ({len(fx)})")
         ax.scatter(fx, fy, s=40, color=PARETO_COLOR, edgecolor="black", linewidth=0.6, zorder=3)
-    if unscored.any():
-        ax.scatter(
-            x_all[unscored],
-            np.full(int(unscored.sum()), 0.015),
-            transform=ax.get_xaxis_transform(),
-            marker="|",
-            s=120,
-            color=GREY,
-            label=f"over budget / not scored ({int(unscored.sum())})",
-        )
-    if references is not None and len(references):
-        refs = references[pd.to_numeric(references["score"], errors="coerce").notna()]
-        refs = refs[pd.to_numeric(refs[cost], errors="coerce").notna()] if cost in refs.columns else refs.iloc[:0]
-        if len(refs):
-            rx = refs[cost].astype(float).to_numpy() * scale
-            ry = refs["score"].astype(float).to_numpy()
-            ax.scatter(rx, ry, marker="*", s=160, color="black", zorder=4, label="named networks")
-            for name, x, y in zip(refs["name"], rx, ry, strict=True):
-                ax.annotate(
-                    str(name),
-                    (x, y),
-                    xytext=(6, 6),
-                    textcoords="offset points",
-                    fontsize=9,
-                    bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "0.5", "alpha": 0.85},
-                )
+    if (unscored & inside).any():
+        sel = unscored & inside
+        which = sorted({w for v in _over_which(df[sel]) for w in v.split(", ") if w})
+        over = f"over the {' / '.join(which)} budget" if which else "over budget"
+        ax.scatter(x_all[sel], np.full(int(sel.sum()), 0.015), transform=ax.get_xaxis_transform(), marker="|",
+                   s=120, color=GREY, label=f"{over}, not scored ({int(sel.sum())})")  # fmt: skip
+    beyond = x_all.notna() & ~inside & (x_all > hi)
+    if beyond.any():
+        unit = "M" if scale != 1 else " ms"
+        ax.text(0.995, 0.045, f"{int(beyond.sum())} more over budget →\nup to {x_all[beyond].max():,.0f}{unit}",
+                transform=ax.transAxes, ha="right", va="bottom", fontsize=8, color="0.35")  # fmt: skip
+    labels: list[tuple[float, float, str, dict[str, Any]]] = []
+    if refs is not None and len(refs):
+        rx = refs[cost].astype(float).to_numpy() * scale
+        ry = refs["score"].astype(float).to_numpy()
+        ax.scatter(rx, ry, marker="*", s=160, color="black", zorder=4, label="named networks")
+        box = {"boxstyle": "round,pad=0.2", "fc": "white", "ec": "0.5", "alpha": 0.85}
+        labels += [
+            (x, y, str(n), {"fontsize": 9, "bbox": box, "zorder": 6})
+            for n, x, y in zip(refs["name"], rx, ry, strict=True)
+        ]
     if "refine_state" in df.columns and df["refine_state"].notna().any():
         ref = df["refine_state"].notna() & x_all.notna() & y_all.notna()
-        ax.scatter(
-            x_all[ref],
-            y_all[ref],
-            s=150,
-            facecolors="none",
-            edgecolors="darkorange",
-            linewidths=1.8,
-            zorder=5,
-            label=f"refined: trained accuracy ({int(ref.sum())})",
-        )
-        placed: list[tuple[float, float]] = []  # label anchors in display pixels, to step around overlaps
+        ax.scatter(x_all[ref], y_all[ref], s=150, facecolors="none", edgecolors="darkorange", linewidths=1.8,
+                   zorder=5, label=f"refined: trained accuracy ({int(ref.sum())})")  # fmt: skip
         for i in sorted(df.index[ref], key=lambda k: (x_all[k], y_all[k])):
             acc = df.at[i, "trained_acc"]
             text = f"{acc:.3f}" if acc == acc else f"pruned@{int(df.at[i, 'refine_epochs'])}"
-            px, py = ax.transData.transform((x_all[i], y_all[i]))
-            dy = -14.0
-            while any(abs(px - qx) < 60 and abs(py + dy - qy) < 11 for qx, qy in placed):
-                dy -= 11.0
-            placed.append((px, py + dy))
-            ax.annotate(text, (x_all[i], y_all[i]), xytext=(8, dy), textcoords="offset points", fontsize=8,
-                        color="darkorange")  # fmt: skip
+            labels.append((x_all[i], y_all[i], text, {"fontsize": 8, "color": "darkorange", "zorder": 6}))
     if budget is not None:
         unit = "M" if scale != 1 else " ms"
         nice_cost = {"macs": "MACs", "latency_ms": "latency", "params": "params"}[cost]
         ax.axvline(budget * scale, color="0.3", ls="--", lw=1, label=f"{nice_cost} budget {budget * scale:g}{unit}")
-    if unscored.any():  # ticks drawn in axes coordinates do not widen the x range by themselves
-        lo, hi = ax.get_xlim()
-        xs = x_all[unscored]
-        span = max(hi, xs.max()) - min(lo, xs.min())
-        ax.set_xlim(min(lo, xs.min() - 0.03 * span), max(hi, xs.max() + 0.03 * span))
+    ax.set_xlim(lo, hi)
+    ys = pd.concat(
+        [y_all[(ok | scored_bad) & inside], pd.Series(refs["score"].astype(float) if refs is not None else [])]
+    )
+    if ys.notna().any():
+        ymin, ymax = float(ys.min()), float(ys.max())
+        pad = 0.08 * ((ymax - ymin) or max(abs(ymax), 1.0))
+        ax.set_ylim(ymin - 1.6 * pad, ymax + 1.6 * pad)  # room for labels and the bottom ticks
     ax.set_xlabel(label)
     ax.set_ylabel(f"score ({score_name}, higher is better)" if score_name else "score (higher is better)")
     nice = {"macs": "MACs", "latency_ms": "latency", "params": "parameters"}[cost]
     ax.set_title(title or f"{_study_name(df)}: score vs {nice}")
     ax.grid(True, alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="best", fontsize=8, framealpha=0.9)
+        fig.legend(loc="outside right upper", fontsize=8, framealpha=0.9)
     else:
         ax.text(0.5, 0.5, "no trial has a score and a cost yet", ha="center", va="center", transform=ax.transAxes)
+    if labels:
+        place_labels(ax, labels)
     return fig
 
 
@@ -423,13 +521,18 @@ def _fmt_choice(kind: str, value: Any) -> str:
     return f"{v:g}"
 
 
+def _per_block(col: str) -> bool:
+    m = _BLOCK_LABEL.match(col)
+    return bool(m and m.group(2) is not None)
+
+
 def choice_frequencies(df: pd.DataFrame, pareto: pd.Series | None = None) -> pd.DataFrame:
-    """Per stage, how often each operator, λ and kernel appears in the blocks of all sampled trials and
-    of the Pareto-optimal ones.
+    """Per stage, how often each depth and width appears among all sampled trials and the Pareto-optimal
+    ones, and each operator, λ and kernel among their blocks.
 
     Returns:
         one row per (stage, choice, value): ``count_all``, ``count_pareto`` and the shares of the
-        stage's blocks, ``share_all`` and ``share_pareto``.
+        stage's trials (depth, width) or blocks (operator, λ, kernel), ``share_all`` and ``share_pareto``.
     """
     pareto = df["pareto"].astype(bool) if pareto is None else pareto.astype(bool)
     records: dict[tuple[int, str, str], list[int]] = {}
@@ -439,6 +542,8 @@ def choice_frequencies(df: pd.DataFrame, pareto: pd.Series | None = None) -> pd.
         if m is None:
             continue
         stage, kind = int(m.group(1)), m.group(3)
+        if kind in ("depth", "width") and m.group(2) is not None:
+            continue
         values = df[col]
         present = values.notna()
         for value, is_front in zip(values[present], pareto[present], strict=True):
@@ -485,53 +590,65 @@ def _is_number(v: Any) -> bool:
 
 
 def plot_choice_frequencies(df: pd.DataFrame, title: str | None = None) -> Any:
-    """Grouped bars per stage (rows) and choice (columns: operator, λ, kernel): the share of the stage's
-    blocks with each value among all sampled trials (grey) and among Pareto-optimal trials (red)."""
+    """Grouped bars per stage (rows) and choice (columns: depth, width, operator, λ, kernel): the share of
+    the stage's trials (depth, width) or blocks (operator, λ, kernel) with each value among all sampled
+    trials (grey) and among Pareto-optimal trials (red). Only choices that vary get a panel, and only
+    stages with one; a choice fixed in a shown stage says ``fixed: value``. Tick labels never overlap
+    (operator names turn upright when they would)."""
     from matplotlib.figure import Figure
 
     freq = choice_frequencies(df)
-    # a (stage, choice) with one value in every trial says nothing: drop the stages and the choices
-    # that have nothing else, and write the fixed value where a panel must stay
     n_values = freq.groupby(["stage", "choice"])["value"].nunique() if len(freq) else pd.Series(dtype=int)
     varied = n_values[n_values > 1]
     stages = sorted({s for s, _ in varied.index})
     kinds = [k for k in CHOICES.values() if k in {c for _, c in varied.index}]
     n_front = int(df["pareto"].astype(bool).sum())
-    fig = Figure(figsize=(3.6 * max(1, len(kinds)), 1.9 * max(1, len(stages)) + 0.8), layout="constrained")
+    n_max = {k: max((int(n_values.get((s, k), 0)) for s in stages), default=2) for k in kinds}
+    upright = {k: k == "operator" and n_max[k] > 3 for k in kinds}
+
+    def room(kind: str) -> float:  # a panel's width: its bars, or its labels when they lie flat
+        text = freq[freq["choice"] == kind].groupby("stage")["value"].apply(lambda v: sum(len(str(x)) for x in v))
+        chars = 0.0 if upright[kind] else float(text.max()) / 3.5
+        return max(2.0, float(n_max[kind]), chars)
+
+    widths = [room(k) for k in kinds]
+    fig_w = min(22.0, 1.2 + 0.42 * sum(widths) + 0.6 * len(kinds))
+    fig_h = 1.9 * max(1, len(stages)) + 0.8 + (0.9 if any(upright.values()) else 0.0) * max(1, len(stages))
+    fig = Figure(figsize=(fig_w, fig_h), layout="constrained")
     if not stages:
         ax = fig.subplots()
-        ax.text(0.5, 0.5, "no per-block choice varies in the results", ha="center", va="center")
+        ax.text(0.5, 0.5, "no choice varies in the results", ha="center", va="center")
         ax.set_axis_off()
         return fig
-    axes = fig.subplots(len(stages), len(kinds), squeeze=False)
+    axes = fig.subplots(len(stages), len(kinds), squeeze=False, gridspec_kw={"width_ratios": widths})
     for r, stage in enumerate(stages):
         for c, kind in enumerate(kinds):
             ax = axes[r][c]
             part = freq[(freq["stage"] == stage) & (freq["choice"] == kind)]
-            pos = np.arange(len(part))
-            if len(part) == 1:
-                ax.text(0.5, 0.5, f"fixed: {part['value'].iloc[0]}", ha="center", va="center", transform=ax.transAxes)
+            if len(part) <= 1:
+                text = f"fixed: {part['value'].iloc[0]}" if len(part) else "not sampled"
+                ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=8, transform=ax.transAxes)
                 ax.set_xticks([])
                 ax.set_yticks([])
-                part = part.iloc[:0]
-                pos = pos[:0]
-            ax.bar(pos - 0.2, part["share_all"], width=0.4, color="0.6", label="all trials")
-            ax.bar(pos + 0.2, part["share_pareto"], width=0.4, color=PARETO_COLOR, label=f"Pareto ({n_front})")
-            ax.set_xticks(pos, part["value"], fontsize=8, rotation=20 if kind == "operator" else 0)
-            ax.set_ylim(0, 1.05)
-            ax.tick_params(axis="y", labelsize=7)
-            ax.grid(True, axis="y", alpha=0.3)
+            else:
+                pos = np.arange(len(part))
+                ax.bar(pos - 0.2, part["share_all"], width=0.4, color="0.6")
+                ax.bar(pos + 0.2, part["share_pareto"], width=0.4, color=PARETO_COLOR)
+                ax.set_xticks(pos, part["value"], fontsize=7, rotation=90 if upright[kind] else 0)
+                ax.set_xlim(-0.6, len(part) - 0.4)
+                ax.set_ylim(0, 1.05)
+                ax.tick_params(axis="y", labelsize=7)
+                ax.grid(True, axis="y", alpha=0.3)
             if r == 0:
-                ax.set_title(kind, fontsize=10)
+                ax.set_title(kind, fontsize=9)
             if c == 0:
-                ax.set_ylabel(f"stage s{stage}\nshare of blocks", fontsize=8)
-            if len(pos) == 0 and not ax.texts:
-                ax.text(0.5, 0.5, "-", ha="center", va="center", transform=ax.transAxes)
+                ax.set_ylabel(f"stage s{stage}", fontsize=9)
     from matplotlib.patches import Patch
 
     handles = [Patch(color="0.6", label="all trials"), Patch(color=PARETO_COLOR, label=f"Pareto-optimal ({n_front})")]
     fig.legend(handles=handles, loc="outside lower center", fontsize=9, ncols=2)
-    fig.suptitle(title or f"{_study_name(df)}: choices on the Pareto front vs all trials", fontsize=11)
+    note = "(depth, width: share of trials; operator, λ, kernel: share of the stage's blocks)"
+    fig.suptitle(title or f"{_study_name(df)}: choices on the Pareto front vs all trials\n{note}", fontsize=10)
     return fig
 
 
@@ -590,27 +707,36 @@ def figures(
     references: pd.DataFrame | None = None,
     settings: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
-    """Every figure of a study, by file stem (``front_macs``, ``front_latency``, ``hypervolume``,
-    ``choices``), and notes on what was skipped (no latency measured, say).
+    """Every figure of a study, by file stem (``front_macs``, ``front_latency``, ``front_params``,
+    ``hypervolume``, ``choices``), and notes on what was skipped (no latency measured, say). The first
+    front is drawn in the plane of the study's own objectives (score and its cost objective).
 
     ``settings`` (the study's ``user_attrs["settings"]``) adds the budgets and the score's name.
     """
     settings = settings or {}
     score_name = (settings.get("score") or {}).get("score")
     notes: list[str] = []
-    figs = {
-        "front_macs": plot_front(
-            df, "macs", references=references, budget=settings.get("max_macs"), score_name=score_name
+    objectives = list(df.attrs.get("objectives") or settings.get("objectives") or ["score", "macs"])
+    budgets = {"macs": settings.get("max_macs"), "latency_ms": settings.get("max_latency_ms"),
+               "params": settings.get("max_params")}  # fmt: skip
+    # the front in the objectives' own plane first, then MACs (and latency, when measured) beside it
+    costs = [o for o in objectives[1:] if o in AXES]
+    costs += [c for c in ("macs", "latency_ms") if c not in costs and _has(df, c)]
+    if "macs" not in costs:
+        costs.append("macs")
+    figs: dict[str, Any] = {}
+    nice = {"macs": "MACs", "latency_ms": "latency", "params": "parameters"}
+    for c in costs:
+        title = None
+        if c not in objectives:  # a secondary plane: its front is not the study's
+            own = ", ".join(nice.get(o, o) for o in objectives[1:] if o in AXES) or "score"
+            title = f"{_study_name(df)}: score vs {nice[c]}\n(the front in this plane; the study minimises {own})"
+        figs[f"front_{'latency' if c == 'latency_ms' else c}"] = plot_front(
+            df, c, references=references, budget=budgets.get(c), score_name=score_name, title=title
         )
-    }
-    if _has(df, "latency_ms"):
-        figs["front_latency"] = plot_front(
-            df, "latency_ms", references=references, budget=settings.get("max_latency_ms"), score_name=score_name
-        )
-    else:
+    if "latency_ms" not in costs:
         notes.append("score vs latency skipped: the study measured no latency (search with --objectives "
                      "score,latency_ms or --max-latency-ms)")  # fmt: skip
-    objectives = list(df.attrs.get("objectives", ["score", "macs"]))
     hv_cost = next((o for o in objectives[1:] if o in AXES), "macs")
     figs["hypervolume"] = plot_hypervolume(df, hv_cost)
     figs["choices"] = plot_choice_frequencies(df)

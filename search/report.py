@@ -102,13 +102,18 @@ def _png(fig: Any, dpi: int) -> bytes:
 
 CAPTIONS = {
     "front_macs": "Score against MACs. Red: the Pareto front (best score at or below each cost); blue: other "
-    "feasible trials; grey ticks: over-budget candidates, never scored; stars: the named networks of the space.",
-    "front_latency": "Score against measured latency, drawn like the MACs plot.",
+    "feasible trials; grey ticks: over-budget candidates, never scored (the legend names the budget they "
+    "exceed; those far beyond the frame are counted at the right edge); stars: the named networks of the "
+    "space; orange rings: candidates trained by --refine, with their trained accuracy.",
+    "front_latency": "Score against measured latency, drawn like the MACs plot; the front in this plane.",
+    "front_params": "Score against parameters, drawn like the MACs plot; the front in this plane.",
     "hypervolume": "Hypervolume of the feasible front after each trial, as a share of the box between the "
     "study's ideal point and the reference point.",
-    "choices": "Per stage, the share of blocks using each operator, expansion λ and kernel: all sampled "
-    "trials against the Pareto-optimal ones.",
+    "choices": "Per stage, the share of trials with each depth and width and the share of blocks with each "
+    "operator, expansion λ and kernel: all sampled trials (grey) against the Pareto-optimal ones (red). "
+    "Only choices the space varies have a panel.",
 }
+
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }

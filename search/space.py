@@ -26,8 +26,11 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
+import json
 import random
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -272,6 +275,35 @@ def _micro_row(b: BlockChoice) -> BlockConfig:
     return presets.micronet_block(in_chs=b.in_chs, row=r)
 
 
+#: block presets (``metablock.presets``) that a space's operator builds, for the error that names it
+_PRESET_OPERATORS = {
+    "mobilenet_v2_ir": "ir",
+    "mobilenet_v3_ir": "ir",
+    "mobilenet_v3_ir_se": "ir",
+    "mobilenet_v3_ir_hswish": "ir",
+    "mobilenet_v3_ir_se_hswish": "ir",
+    "fused_mbconv": "fused",
+    "irmb_attn": "window_mhsa",
+    "emo_mhsa": "window_mhsa",
+    "nondw_ir": "conv",
+    "uib_extradw": "uib",
+    "mixnet_block": "mixconv",
+    "edge_residual": "edge",
+    "mobile_mqa": "mqa",
+    "ghost_bottleneck": "ghost",
+    "micro_block_a": "micro_row",
+    "micro_block_b": "shiftmax",
+    "micro_block_c": "shiftmax",
+    "regnet_y_block": "regnet",
+    "repvit_block": "repvit",
+    "repvit_down": "repvit",
+}
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
 def list_operators() -> list[str]:
     """Names of the operators a space can use."""
     return OPS.names()
@@ -362,7 +394,7 @@ class StageSpace:
         stride: stride of the stage's first block (1 or 2).
         depth: ``(min, max)`` number of blocks, inclusive.
         widths: output width choices; empty keeps the input width.
-        ops: operator choices per block (names in :data:`OPS`).
+        ops: operator choices per block (operator names: ``search.space.list_operators()``).
         first_ops: operator choices of the first block (default: ``ops``).
         exp_ratios: expansion λ choices per block.
         kernels: kernel choices per block.
@@ -416,8 +448,15 @@ class StageSpace:
         for name in ("ops", "exp_ratios", "kernels", "se_ratios", "window_sizes", "head_dims"):
             if not getattr(self, name):
                 raise ConfigError(f"{name} needs at least one choice; got {name}=[]")
-        for op in (*self.ops, *self.first_ops):
-            OPS.get(op)
+        for name in ("ops", "first_ops"):
+            for op in getattr(self, name):
+                if op not in OPS and op in _PRESET_OPERATORS:
+                    raise ConfigError(
+                        f"{name}: {op!r} is a block preset, not an operator; the operator that builds it is "
+                        f"{_PRESET_OPERATORS[op]!r} (operators: {', '.join(list_operators())})"
+                    )
+                if op not in OPS:
+                    raise unknown(f"operator in {name}", op, OPS)
         for act in self.acts:
             if act not in ACTIVATIONS:
                 raise unknown("stage act", act, ACTIVATIONS)
@@ -467,9 +506,11 @@ class SearchSpace:
         stages: the stages.
         norm_eps: when set, every block's norm epsilon.
         contains_models: named networks (``metablock.list_models()``) that are points of the space.
+        description: one line on what the space is (``metablock space list`` shows it).
     """
 
     name: str = "custom"
+    description: str = ""
     resolutions: tuple[int, ...] = (224,)
     stem_widths: tuple[int, ...] = (16,)
     head_widths: tuple[int, ...] = (0,)
@@ -520,23 +561,94 @@ class SearchSpace:
             try:
                 stages.append(StageSpace(**s))
             except ConfigError as exc:
-                raise ConfigError(f"stages[{i}].{exc}") from None
+                raise ConfigError(f"stages[{i}]: {exc}") from None
         if not stages:
             raise ConfigError("a search space needs at least one stage; got stages=[]")
         object.__setattr__(self, "stages", tuple(stages))
         for i, s in enumerate(self.stages):
             first_ops = s.first_ops or s.ops
-            widths = set(s.widths) if any(OPS.get(op).attention for op in s.ops) else set()
+            widths = {w: f"stages[{i}].widths" for w in s.widths} if any(OPS.get(op).attention for op in s.ops) else {}
             if any(OPS.get(op).attention for op in first_ops):
-                widths |= set(self._input_widths(i))
-            for w in sorted(widths):
+                source = self._input_source(i)
+                for w in self._input_widths(i):
+                    widths.setdefault(w, f"its input width, from {source}")
+            for w, source in sorted(widths.items()):
                 if not any(w % h == 0 for h in s.head_dims):
                     raise ConfigError(
-                        f"stages[{i}]: width {w} is not divisible by any head_dims {list(s.head_dims)}; "
-                        "attention needs width % head_dim == 0"
+                        f"stages[{i}].head_dims={list(s.head_dims)}: attention needs width % head_dim == 0, and "
+                        f"width {w} ({source}) is divisible by none of them; add a head_dim that divides it"
                     )
+        self._check_used()
         for model in self.contains_models:
             metablock.zoo.MODELS.get(model)
+
+    def _check_used(self) -> None:
+        """Refuse a field the space would ignore (a choice nothing reads, or one that changes no block):
+        a sampler would spend a dimension on it and the front would collapse onto its cheapest value."""
+        placeholders = {str(t.get("out_chs")) for t in (*self.stem, *self.head)}
+        by_stem = any(isinstance(v, Mapping) and "by_stem" in v for t in self.stem + self.head for v in t.values())
+        if self.head_widths != (0,) and "head" not in placeholders:
+            raise ConfigError(
+                f"head_widths={list(self.head_widths)} is not used: no head layer has out_chs: head; give a head "
+                "layer out_chs: head, or leave head_widths out"
+            )
+        if len(self.stem_widths) > 1 and not placeholders & {"stem", "stem/2"} and not by_stem:
+            raise ConfigError(
+                f"stem_widths={list(self.stem_widths)} is not used: no stem layer has out_chs: stem (or stem/2); "
+                "give one, or keep a single stem width"
+            )
+        defaults = StageSpace()
+        for i, s in enumerate(self.stages):
+            ops = {*s.ops, *s.first_ops}
+            ignored: list[tuple[str, str]] = []
+            if not any(OPS.get(op).attention for op in ops):
+                ignored += [(name, "no attention operator") for name in ("window_sizes", "head_dims")]
+            if "micro_row" not in ops:
+                ignored.append(("row", "no micro_row operator"))
+            if s.first_ops and s.depth[1] == 1 and set(s.ops) - set(s.first_ops):
+                ignored.append(("ops", "only the first block, which takes first_ops"))
+            for name, why in ignored:
+                if getattr(s, name) != getattr(defaults, name):
+                    raise ConfigError(
+                        f"stages[{i}].{name}={_plain(getattr(s, name))} is not used: the stage has {why} "
+                        f"(ops: {sorted(ops)}); leave {name} out"
+                    )
+            for name, label in (("exp_ratios", "exp"), ("kernels", "kernel"), ("se_ratios", "se")):
+                values = getattr(s, name)
+                if len(values) > 1 and not self._choice_changes_a_block(i, label, values):
+                    raise ConfigError(
+                        f"stages[{i}].{name}={_plain(values)} changes no block: none of the stage's operators "
+                        f"{sorted(ops)} uses it; keep one value"
+                    )
+
+    def _choice_changes_a_block(self, index: int, label: str, values: tuple[Any, ...]) -> bool:
+        """Whether some operator of stage ``index`` builds a different block for two of ``values``."""
+        s = self.stages[index]
+        cin = self._input_widths(index)[0]
+        out = s.widths[0] if s.widths else cin
+        act = (s.acts or self.acts)[0]
+        for first, ops in ((True, s.first_ops or s.ops), (False, s.ops if s.depth[1] > 1 else ())):
+            chs = cin if first else out
+            for op in ops:
+                seen = set()
+                for v in values:
+                    base = dict(exp=s.exp_ratios[0], kernel=s.kernels[0], se=s.se_ratios[0], act=act,
+                                head_dim=(_head_dims(s, chs) or s.head_dims)[0], window=s.window_sizes[0])  # fmt: skip
+                    base[label] = v
+                    try:
+                        cfg = OPS.get(op).build(_choice(s, chs, out, first, **base))
+                    except ConfigError:
+                        return True  # a value that is refused somewhere still matters
+                    seen.add(json.dumps(_relevant(cfg), sort_keys=True, default=str))
+                if len(seen) > 1:
+                    return True
+        return False
+
+    def _input_source(self, index: int) -> str:
+        for j in range(index - 1, -1, -1):
+            if self.stages[j].widths:
+                return f"stages[{j}].widths"
+        return "stem_widths"
 
     def _input_widths(self, index: int) -> tuple[int, ...]:
         for s in reversed(self.stages[:index]):
@@ -958,253 +1070,46 @@ def load_space(path: str | Path) -> SearchSpace:
         raise ConfigError(f"space file {str(path)!r}: {exc}") from None
 
 
+def without_unused(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A space mapping without the stage fields no operator of the stage reads (attention fields of a
+    stage without attention, ``row`` without ``micro_row``): how a space stored by a study made before
+    such fields were refused loads today (``SearchSpace.from_dict(without_unused(stored))``)."""
+    out = dict(data)
+    stages = []
+    for stage in out.get("stages") or []:
+        if isinstance(stage, Mapping):
+            stage = dict(stage)
+            ops = [*(stage.get("ops") or []), *(stage.get("first_ops") or [])]
+            if not any(isinstance(op, str) and op in OPS and OPS.get(op).attention for op in ops):
+                stage.pop("window_sizes", None)
+                stage.pop("head_dims", None)
+            if "micro_row" not in ops:
+                stage.pop("row", None)
+        stages.append(stage)
+    if "stages" in out:
+        out["stages"] = stages
+    return out
+
+
 def random_config(space: str | SearchSpace, seed: int) -> NetConfig:
     """The network of a uniformly random point of ``space`` (seeded)."""
     return get_space(space).random(seed).net
 
 
-def _space(name: str) -> Callable[[Callable[[], SearchSpace]], Callable[[], SearchSpace]]:
-    def deco(fn: Callable[[], SearchSpace]) -> Callable[[], SearchSpace]:
-        SPACES.add(name, fn)
-        return fn
-
-    return deco
+#: the built-in spaces: YAML files shipped in the package, read by :func:`load_space` as users' files are
+SPACE_DIR = Path(__file__).resolve().parent / "spaces"
 
 
-_CONV = {"kind": "conv", "kernel": 3, "stride": 2, "norm": "bn"}
-_POOL_LINEAR = ({"kind": "pool"}, {"kind": "dropout", "p": 0.2}, {"kind": "linear", "bias": True})
+@functools.cache
+def _builtin(name: str) -> SearchSpace:
+    space = load_space(SPACE_DIR / f"{name}.yaml")
+    if space.name != name:
+        raise ConfigError(f"built-in space file {name}.yaml names its space {space.name!r}; the names must match")
+    return space
 
 
-@_space("mobilenet")
-def _mobilenet() -> SearchSpace:
-    """MobileNetV2 / EfficientNet-B0 layout: seven stages of inverted residuals or MBConvs."""
-    strides = (1, 2, 2, 2, 1, 2, 1)
-    widths = ((16,), (24, 32), (32, 40, 48), (64, 80), (96, 112, 128), (160, 192), (320,))
-    depths = ((1, 1), (1, 3), (1, 4), (2, 5), (1, 4), (1, 5), (1, 1))
-    return SearchSpace(
-        name="mobilenet",
-        resolutions=(160, 192, 224),
-        stem_widths=(16, 24, 32),
-        head_widths=(1024, 1280),
-        acts=("relu6", "hswish", "silu"),
-        stem=({**_CONV, "out_chs": "stem", "act": "act"},),
-        head=({"kind": "conv", "out_chs": "head", "kernel": 1, "norm": "bn", "act": "act"}, *_POOL_LINEAR),
-        stages=tuple(
-            StageSpace(
-                stride=s,
-                depth=d,
-                widths=w,
-                ops=("ir", "mbconv"),
-                exp_ratios=(1.0,) if i == 0 else (3.0, 4.0, 6.0),
-                kernels=(3, 5),
-                se_ratios=(0.0, 0.25),
-            )
-            for i, (s, w, d) in enumerate(zip(strides, widths, depths, strict=True))
-        ),
-        contains_models=("mobilenet_v2", "efficientnet_b0"),
-    )
-
-
-@_space("efficientnetv2")
-def _efficientnetv2() -> SearchSpace:
-    """EfficientNetV2 layout: Fused-MBConv early stages, MBConv later ones (BN eps 1e-3)."""
-    rows = (  # stride, depth range, widths, ops, expansions
-        (1, (1, 3), (24,), ("fused",), (1.0,)),
-        (2, (2, 5), (32, 48), ("fused", "mbconv"), (2.0, 4.0)),
-        (2, (2, 5), (64, 80), ("fused", "mbconv"), (2.0, 4.0)),
-        (2, (3, 7), (112, 128), ("fused", "mbconv"), (4.0, 6.0)),
-        (1, (4, 9), (160, 176), ("mbconv",), (4.0, 6.0)),
-        (2, (6, 15), (256, 272), ("mbconv",), (4.0, 6.0)),
-    )
-    return SearchSpace(
-        name="efficientnetv2",
-        resolutions=(192, 224, 256),
-        stem_widths=(24,),
-        head_widths=(1280,),
-        acts=("silu",),
-        stem=({**_CONV, "out_chs": "stem", "act": "act", "eps": 1e-3},),
-        head=(
-            {"kind": "conv", "out_chs": "head", "kernel": 1, "norm": "bn", "act": "act", "eps": 1e-3},
-            *_POOL_LINEAR,
-        ),
-        stages=tuple(
-            StageSpace(stride=s, depth=d, widths=w, ops=ops, exp_ratios=e, kernels=(3,), se_ratios=(0.0, 0.25))
-            for s, d, w, ops, e in rows
-        ),
-        norm_eps=1e-3,
-        contains_models=("efficientnet_v2_s",),
-    )
-
-
-@_space("emo")
-def _emo_space() -> SearchSpace:
-    """EMO layout: a stem iRMB and four stages of iRMBs, window attention allowed in the last two."""
-    return SearchSpace(
-        name="emo",
-        resolutions=(192, 224),
-        stem_widths=(24,),
-        head_widths=(0,),
-        acts=("silu",),
-        stem=({**_CONV, "out_chs": "stem", "act": "none", "bias": True, "eps": 1e-6},),
-        head=({"kind": "norm", "norm": "ln2d", "eps": 1e-6}, {"kind": "pool"}, {"kind": "linear", "bias": True}),
-        stages=(
-            StageSpace(stride=1, depth=(1, 1), ops=("emo_stem",), exp_ratios=(1.0,), se_ratios=(1.0,), acts=("silu",)),
-            StageSpace(
-                stride=2,
-                depth=(2, 3),
-                widths=(32, 48),
-                ops=("irmb",),
-                exp_ratios=(2.0, 4.0),
-                acts=("silu",),
-                head_dims=(16, 24),
-            ),
-            StageSpace(
-                stride=2,
-                depth=(2, 3),
-                widths=(48, 72),
-                ops=("irmb",),
-                exp_ratios=(2.0, 2.5, 3.0, 5.0, 6.0),
-                acts=("silu",),
-                head_dims=(16, 24),
-            ),
-            StageSpace(
-                stride=2,
-                depth=(6, 9),
-                widths=(80, 120, 160),
-                ops=("irmb", "window_mhsa"),
-                first_ops=("irmb",),
-                exp_ratios=(3.0, 4.0, 6.0, 8.0),
-                kernels=(5,),
-                acts=("gelu",),
-                norm_in="ln2d",
-                head_dims=(20, 32),
-            ),
-            StageSpace(
-                stride=2,
-                depth=(2, 3),
-                widths=(168, 200, 288, 320),
-                ops=("irmb", "window_mhsa"),
-                first_ops=("irmb",),
-                exp_ratios=(3.5, 4.0, 5.0, 7.0, 8.0, 10.0),
-                kernels=(5,),
-                acts=("gelu",),
-                norm_in="ln2d",
-                head_dims=(20, 21, 32),
-            ),
-        ),
-        contains_models=("emo_1m", "emo_2m", "emo_5m", "emo_6m"),
-    )
-
-
-@_space("repvit")
-def _repvit_space() -> SearchSpace:
-    """RepViT layout: a two-conv stem and four stages of RepViT blocks (SE per block)."""
-    widths = ((48, 56, 64, 80), (96, 112, 128, 160), (192, 224, 256, 320), (384, 448, 512, 640))
-    depths = ((3, 7), (3, 8), (13, 27), (2, 5))
-    return SearchSpace(
-        name="repvit",
-        resolutions=(192, 224),
-        stem_widths=widths[0],
-        head_widths=(0,),
-        acts=("gelu",),
-        stem=(
-            {**_CONV, "out_chs": "stem/2", "act": "gelu"},
-            {**_CONV, "out_chs": "stem", "act": "none"},
-        ),
-        head=({"kind": "pool"}, {"kind": "distilled_linear", "bias": True, "norm": "bn_before"}),
-        stages=tuple(
-            StageSpace(
-                stride=1 if i == 0 else 2,
-                depth=d,
-                widths=() if i == 0 else widths[i],
-                ops=("repvit",),
-                exp_ratios=(2.0,),
-                kernels=(3, 5),
-                se_ratios=(0.0, 0.25),
-            )
-            for i, d in enumerate(depths)
-        ),
-        contains_models=("repvit_m0_9", "repvit_m1_0", "repvit_m1_1", "repvit_m1_5"),
-    )
-
-
-@_space("micronet")
-def _micronet_space() -> SearchSpace:
-    """MicroNet-M0/M1 layout: a factorized stem, three Micro-Block-A stages, three B/C stages and the
-    final pointwise expansion, each from its configuration row; width, kernel, λ and depth searched."""
-    rows = (  # stride, depth, widths, kernels, λ, row template (backbone/microconfig.py, M0)
-        (2, (1, 1), (8,), (3,), (1.0,), (2, 1, 8, 3, 2, 2, 0, 4, 8, 2, 2, 2, 0, 1, 1)),
-        (2, (1, 2), (12, 16), (3, 5), (1.0,), (2, 1, 12, 3, 2, 2, 0, 8, 12, 4, 4, 2, 2, 1, 1)),
-        (2, (1, 2), (16, 24), (3, 5), (1.0,), (2, 1, 16, 5, 2, 2, 0, 12, 16, 4, 4, 2, 2, 1, 1)),
-        (1, (1, 2), (32, 48), (3, 5), (4.0, 6.0), (1, 1, 32, 5, 1, 4, 4, 4, 32, 4, 4, 2, 2, 1, 1)),
-        (2, (1, 3), (64, 96), (3, 5), (4.0, 6.0), (2, 1, 64, 5, 1, 4, 8, 8, 64, 8, 8, 2, 2, 1, 1)),
-        (1, (1, 2), (96, 120), (3, 5), (4.0, 6.0), (1, 1, 96, 3, 1, 4, 8, 8, 96, 8, 8, 2, 2, 1, 2)),
-        (1, (1, 1), (), (3,), (4.0, 6.0), (1, 1, 384, 3, 1, 4, 12, 12, 0, 0, 0, 2, 2, 1, 2)),
-    )
-    return SearchSpace(
-        name="micronet",
-        resolutions=(160, 224),
-        stem_widths=(4, 6),
-        head_widths=(640, 960),
-        acts=("relu6",),
-        stem=(
-            {
-                "kind": "factorized_conv",
-                "out_chs": "stem",
-                "kernel": 3,
-                "stride": 2,
-                "factor_groups": {"by_stem": {4: [2, 2], 6: [3, 2]}},
-                "act": "relu6",
-            },
-        ),
-        head=(
-            {"kind": "act", "act": "relu6"},
-            {"kind": "pool"},
-            {"kind": "act", "act": "hswish"},
-            {"kind": "linear", "out_chs": "head", "bias": True, "norm": "bn_after", "act": "hswish"},
-            {"kind": "dropout", "p": 0.05},
-            {"kind": "linear", "bias": True, "norm": "bn_after", "act": "hswish"},
-        ),
-        stages=tuple(
-            StageSpace(stride=s, depth=d, widths=w, ops=("micro_row",), kernels=k, exp_ratios=e, row=row)
-            for s, d, w, k, e, row in rows
-        ),
-        contains_models=("micronet_m0", "micronet_m1"),
-    )
-
-
-@_space("unified")
-def _unified() -> SearchSpace:
-    """Every operator in every stage: inverted residuals, MBConv, Fused-MBConv, iRMB with and without
-    window attention, shift-max micro-blocks, RepViT, UIB, full convs, ghost bottlenecks, MixConv,
-    Mobile MQA, EdgeResidual and RegNetY bottlenecks, with λ, kernel and SE."""
-    ops = ("ir", "mbconv", "fused", "irmb", "window_mhsa", "shiftmax", "repvit", "uib", "conv")
-    ops += ("ghost", "mixconv", "mqa", "edge", "regnet")
-    widths = ((16, 24, 32), (32, 48, 64), (64, 96, 128), (128, 160, 192, 256))
-    return SearchSpace(
-        name="unified",
-        resolutions=(160, 192, 224),
-        stem_widths=(16, 24, 32),
-        head_widths=(0,),
-        acts=("relu", "hswish", "silu", "gelu"),
-        stem=({**_CONV, "out_chs": "stem", "act": "act"},),
-        head=({"kind": "pool"}, {"kind": "linear", "bias": True}),
-        stages=tuple(
-            StageSpace(
-                stride=2,
-                depth=(1, 4),
-                widths=w,
-                ops=ops,
-                exp_ratios=(1.0, 2.0, 4.0, 6.0),
-                kernels=(3, 5),
-                se_ratios=(0.0, 0.25),
-                window_sizes=(7, 0),
-                head_dims=(8, 16, 32),
-                norm_in="bn" if i < 2 else "ln2d",
-            )
-            for i, w in enumerate(widths)
-        ),
-    )
+for _path in sorted(SPACE_DIR.glob("*.yaml")):
+    SPACES.add(_path.stem, functools.partial(_builtin, _path.stem))
 
 
 # ------------------------------------------------------------------------------- YAML templates
@@ -1227,7 +1132,7 @@ def _field_docs(cls: type) -> dict[str, str]:
             out[name] = text.strip()
         elif current:
             out[current] += " " + stripped
-    return out
+    return {k: re.sub(r":\w+:`([^`]*)`", r"\1", v).replace("``", "") for k, v in out.items()}
 
 
 def _flow(value: Any) -> str:
@@ -1275,3 +1180,35 @@ def space_yaml(space: str | SearchSpace | Mapping[str, Any]) -> str:
         for i, (key, value) in enumerate(stage.items()):
             lines.append(f"{'  - ' if i == 0 else '    '}{key}: {_flow(value)}")
     return "\n".join(lines) + "\n"
+
+
+def _type_name(annotation: str) -> str:
+    words = {f"tuple[{t}, ...]": f"list of {t}" for t in ("int", "str", "float")}
+    words |= {"tuple[int, int]": "[min, max]", "float | None": "float or null"}
+    words |= {"tuple[StageSpace, ...]": "list of stages", "tuple[Mapping[str, Any], ...]": "list of layers"}
+    return words.get(annotation, annotation)
+
+
+def schema_markdown() -> str:
+    """README's table of a space file's fields (field, type, default, meaning), from the dataclasses."""
+    rows = ["| field | type | default | meaning |", "|---|---|---|---|"]
+    for cls, prefix in ((SearchSpace, ""), (StageSpace, "stages[i].")):
+        docs = _field_docs(cls)
+        for f in fields(cls):
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            shown = "(required)" if default is dataclasses.MISSING else _flow(_plain(default))
+            if f.name in ("stem", "head"):
+                shown = _flow([dict(x) for x in default])
+            if f.name == "stages":
+                shown = "(at least one)"
+            meaning = docs.get(f.name, "").replace("|", "\\|")
+            rows.append(f"| `{prefix}{f.name}` | {_type_name(str(f.type))} | `{shown}` | {meaning} |")
+    rows += ["", "| operator | block | builds the preset |", "|---|---|---|"]
+    presets_of = {
+        op: [op] * (op in presets.BLOCKS) + [p for p, o in _PRESET_OPERATORS.items() if o == op]
+        for op in list_operators()
+    }
+    for op in list_operators():
+        built = ", ".join(f"`{p}`" for p in presets_of[op]) or "—"
+        rows.append(f"| `{op}` | {OPS.get(op).description} | {built} |")
+    return "\n".join(rows)

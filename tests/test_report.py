@@ -44,7 +44,7 @@ def df(study_dir: Path) -> pd.DataFrame:
 
 # ------------------------------------------------------------------------------ plot helpers
 def test_front_is_drawn_as_a_step_line_through_the_pareto_trials(df: pd.DataFrame) -> None:
-    fig = plots.plot_front(df, "macs", score_name="naswot")
+    fig = plots.plot_front(df, "macs", score_name="naswot", budget=1e6)
     ax = fig.axes[0]
     fronts = [line for line in ax.get_lines() if line.get_label().startswith("Pareto front")]
     assert len(fronts) == 1
@@ -55,20 +55,130 @@ def test_front_is_drawn_as_a_step_line_through_the_pareto_trials(df: pd.DataFram
     assert (np.diff(front["score"].to_numpy()) > 0).all()  # cheaper front points score lower
     assert "MACs (M" in ax.get_xlabel() and "naswot" in ax.get_ylabel()
     assert ax.get_title().startswith("metablock:")
-    legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert any(t.startswith("over budget") for t in legend), legend
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert any(t.startswith("over the MACs budget") for t in legend), legend
     # the 2-D front of (score, MACs) is the study's own Pareto flag
     assert plots.front_mask(df, "macs").tolist() == df["pareto"].tolist()
 
 
-def test_over_budget_trials_are_grey_ticks_inside_the_axes(df: pd.DataFrame) -> None:
+def test_over_budget_trials_are_grey_ticks_inside_the_frame_or_counted_beyond_it(df: pd.DataFrame) -> None:
     over = df[df["status"] == "over_budget"]
     assert len(over), "the fixture study should have over-budget trials"
     fig = plots.plot_front(df, "macs", budget=1e6)
     ax = fig.axes[0]
     lo, hi = ax.get_xlim()
-    assert lo <= over["macs"].min() / 1e6 and over["macs"].max() / 1e6 <= hi
+    ok = df[df["status"] == "ok"]
+    assert lo <= ok["macs"].min() / 1e6 and max(ok["macs"].max() / 1e6, 1.0) <= hi  # feasible and budget framed
+    ticks = [c for c in ax.collections if c.get_label().startswith("over the MACs budget")]
+    shown = len(ticks[0].get_offsets()) if ticks else 0
+    beyond = int((over["macs"] / 1e6 > hi).sum())
+    assert shown + beyond == len(over)
+    if beyond:
+        assert any(t.get_text().startswith(f"{beyond} more over budget") for t in ax.texts)
     assert any(line.get_xdata()[0] == 1.0 for line in ax.get_lines() if line.get_linestyle() == "--")
+
+
+def _synthetic_study(n: int = 60, seed: int = 0) -> pd.DataFrame:
+    """A study shaped like the unified one: feasible candidates up to a 300M budget, a few far over it."""
+    rng = np.random.default_rng(seed)
+    macs = np.r_[rng.uniform(60e6, 300e6, n), rng.uniform(305e6, 400e6, 3), rng.uniform(500e6, 9_000e6, n // 4)]
+    feasible = macs <= 300e6
+    score = np.where(feasible, np.log10(macs) + rng.normal(0, 0.05, len(macs)), np.nan)
+    df = pd.DataFrame({"number": range(len(macs)), "state": "complete", "feasible": feasible, "score": score,
+                       "macs": macs, "params": macs / 50, "constraint_macs": macs - 300e6})  # fmt: skip
+    df["status"] = np.where(feasible, "ok", "over_budget")
+    df["pareto"] = plots.front_mask(df, "macs")
+    return df
+
+
+def test_the_front_frames_the_budget_not_the_costliest_candidate() -> None:
+    df = _synthetic_study()
+    ax = plots.plot_front(df, "macs", budget=300e6).axes[0]
+    lo, hi = ax.get_xlim()
+    near = df.loc[(df.macs > 300e6) & (df.macs <= 450e6), "macs"].max() / 1e6  # just over budget: shown
+    assert near <= hi < 500 and lo < df.loc[df.feasible, "macs"].min() / 1e6  # not stretched to ~9,000M
+    n_beyond = int((df["macs"] > 500e6).sum())
+    assert any(t.get_text().startswith(f"{n_beyond} more over budget") for t in ax.texts)
+
+
+def _boxes(fig, artists):  # noqa: ANN001, ANN202
+    renderer = plots._renderer(fig)
+    return [a.get_window_extent(renderer) for a in artists if a.get_text()]
+
+
+def _overlapping(boxes) -> list[tuple[int, int]]:  # noqa: ANN001
+    return [(i, j) for i in range(len(boxes)) for j in range(i + 1, len(boxes)) if plots._overlap(boxes[i], boxes[j])]
+
+
+def test_labels_of_close_named_networks_do_not_overlap() -> None:
+    df = _synthetic_study()
+    # emo_5m and emo_6m sit close together in score and MACs, as in the emo study
+    names = ["emo_1m", "emo_2m", "emo_5m", "emo_6m", "mobilenet_v2"]
+    refs = pd.DataFrame({"name": names, "score": [8.43, 8.65, 8.96, 8.99, 8.50]})
+    refs["macs"] = [267e6, 448e6, 915e6, 974e6, 300e6]
+    scaled = df.assign(macs=df.macs * 3, constraint_macs=df.macs * 3 - 1e9)
+    fig = plots.plot_front(scaled, "macs", references=refs, budget=1e9)
+    ax = fig.axes[0]
+    labels = [t for t in ax.texts if t.get_text() in set(refs["name"])]
+    assert len(labels) == 5
+    assert _overlapping(_boxes(fig, labels)) == []
+    frame = ax.get_window_extent(plots._renderer(fig))
+    for box in _boxes(fig, labels):
+        assert frame.x0 - 1 <= box.x0 and box.x1 <= frame.x1 + 1 and frame.y0 - 1 <= box.y0 and box.y1 <= frame.y1 + 1
+    legend = fig.legends[0].get_window_extent(plots._renderer(fig))
+    assert not plots._overlap(legend, frame)  # the legend sits outside the axes
+
+
+def test_choices_chart_shows_depth_and_width_and_readable_operator_names() -> None:
+    space = get_space("unified")
+    rows = []
+    for seed in range(40):
+        cand = space.random(seed)
+        rows.append({"number": seed, "state": "complete", "feasible": True, "score": float(seed % 7), **cand.arch,
+                     "macs": 1e6 * (seed + 1)})  # fmt: skip
+    df = pd.DataFrame(rows)
+    df["pareto"] = plots.front_mask(df, "macs")
+    freq = plots.choice_frequencies(df)
+    assert {"depth", "width", "operator", "expansion λ", "kernel"} <= set(freq["choice"])
+    depth = freq[(freq["stage"] == 1) & (freq["choice"] == "depth")]
+    assert depth["count_all"].sum() == len(df)  # one depth per trial, not per block
+    fig = plots.plot_choice_frequencies(df)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles[:2] == ["depth", "width"] and "expansion λ" in titles and "kernel" in titles
+    renderer = plots._renderer(fig)
+    page = fig.get_window_extent(renderer)
+    for ax in fig.axes:  # every panel title lies inside the figure and over its own panel
+        box, panel = ax.title.get_window_extent(renderer), ax.get_window_extent(renderer)
+        assert page.x0 <= box.x0 and box.x1 <= page.x1 and panel.x0 - 20 <= box.x0 and box.x1 <= panel.x1 + 20
+    for ax in fig.axes:
+        boxes = [t.get_window_extent(renderer) for t in ax.get_xticklabels() if t.get_text()]
+        assert _overlapping(boxes) == [], [t.get_text() for t in ax.get_xticklabels()]
+    # a stage whose choices are all fixed gets no row of panels
+    fixed = df.copy()
+    constant = {"depth": 2, "width": 32, "op": "ir", "exp": 4.0, "kernel": 3}
+    for col in [c for c in df.columns if c.startswith("s0.")]:
+        kind = col.rsplit(".", 1)[1]
+        if kind in constant:
+            fixed[col] = fixed[col].where(fixed[col].isna() | (col in ("s0.depth", "s0.width")), constant[kind])
+            fixed[col] = constant[kind] if col in ("s0.depth", "s0.width") else fixed[col]
+    fixed_fig = plots.plot_choice_frequencies(fixed)
+    assert not any(ax.get_ylabel() == "stage s0" for ax in fixed_fig.axes)
+
+
+def test_a_latency_study_draws_its_front_in_latency_first() -> None:
+    df = _synthetic_study()
+    df["latency_ms"] = df["macs"] / 30e6
+    df["constraint_latency_ms"] = df["latency_ms"] - 10.0
+    df = df.drop(columns="constraint_macs")
+    df.attrs["objectives"] = ["score", "latency_ms"]
+    figs, _ = plots.figures(df, settings={"objectives": ["score", "latency_ms"], "max_latency_ms": 10.0})
+    assert list(figs)[:2] == ["front_latency", "front_macs"]
+    lat = figs["front_latency"].axes[0]
+    assert any(line.get_xdata()[0] == 10.0 for line in lat.get_lines() if line.get_linestyle() == "--")
+    macs = figs["front_macs"]
+    legend = [t.get_text() for t in macs.legends[0].get_texts()]
+    assert any(t.startswith("over the latency budget") for t in legend), legend
+    assert not [line for line in macs.axes[0].get_lines() if line.get_linestyle() == "--"]  # no MACs budget
 
 
 def test_named_networks_from_baseline_trials_are_labelled(df: pd.DataFrame) -> None:

@@ -104,7 +104,7 @@ def test_a_huge_depth_range_in_a_space_is_refused_at_once(tmp_path: Path) -> Non
     path = tmp_path / "space.yaml"
     path.write_text("name: deep\nstages:\n  - {depth: [1, 1000000000], widths: [16]}\n")
     start = time.monotonic()
-    with pytest.raises(ConfigError, match=r"stages\[0\]\.depth must be \[min, max\] with 1 <= min <= max <= 1024"):
+    with pytest.raises(ConfigError, match=r"stages\[0\]: depth must be \[min, max\] with 1 <= min <= max <= 1024"):
         load_space(path)
     assert time.monotonic() - start < 5
 

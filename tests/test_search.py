@@ -172,6 +172,46 @@ def test_invalid_spaces_name_the_field(change: dict[str, object], field: str) ->
         SearchSpace.from_dict({**TINY, **change})
 
 
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        # a field the space would silently ignore is refused, naming it and why
+        ({"head_widths": [1024]}, r"head_widths=\[1024\] is not used: no head layer has out_chs: head"),
+        (
+            {"stem": [{"kind": "conv", "out_chs": 16, "kernel": 3, "stride": 2}], "stem_widths": [16, 24]},
+            r"stem_widths=\[16, 24\] is not used",
+        ),
+        (
+            {"stages": [{"ops": ["ir"], "head_dims": [8, 16]}]},
+            r"stages\[0\]\.head_dims=\[8, 16\] is not used: .*no attention",
+        ),
+        ({"stages": [{"ops": ["ir"], "window_sizes": [3]}]}, r"stages\[0\]\.window_sizes=\[3\] is not used"),
+        ({"stages": [{"ops": ["ir"], "row": list(range(15))}]}, r"stages\[0\]\.row=.* is not used: .*micro_row"),
+        (
+            {"stages": [{"ops": ["shiftmax"], "se_ratios": [0, 0.25]}]},
+            r"stages\[0\]\.se_ratios=\[0.0, 0.25\] changes no block",
+        ),
+        # a preset name where an operator belongs names the operator
+        ({"stages": [{"ops": ["irmb_attn"]}]}, r"stages\[0\]: ops: 'irmb_attn' is a block preset.*'window_mhsa'"),
+        ({"stages": [{"ops": ["dwconvv"]}]}, r"stages\[0\]: unknown operator in ops 'dwconvv'"),
+        # a width the user did not write for that stage is named with where it comes from
+        (
+            {"stem_widths": [24], "stages": [{"ops": ["window_mhsa"], "widths": [32], "head_dims": [16]}]},
+            r"stages\[0\]\.head_dims=\[16\]: .*width 24 \(its input width, from stem_widths\)",
+        ),
+    ],
+)
+def test_space_errors_name_what_the_user_wrote(change: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        SearchSpace.from_dict({**TINY, **change})
+
+
+def test_a_choice_an_operator_uses_is_accepted() -> None:
+    # se_ratios with an operator that reads it, and attention fields with an attention operator, load
+    SearchSpace.from_dict({**TINY, "stages": [{"ops": ["ir", "shiftmax"], "se_ratios": [0, 0.25]}]})
+    SearchSpace.from_dict({**TINY, "stages": [{"ops": ["window_mhsa"], "widths": [32], "head_dims": [8, 16]}]})
+
+
 def test_unreadable_space_files_raise_config_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("stages: [unclosed")
@@ -423,11 +463,27 @@ def test_space_show_prints_a_commented_yaml_template_that_loads_back_unchanged(n
         assert any(f"# {field}:" in c or f"#   {field}:" in c for c in comments), field
 
 
+def test_built_in_spaces_are_the_shipped_yaml_files_users_write() -> None:
+    from search.space import SPACE_DIR, space_yaml
+
+    files = sorted(p.stem for p in SPACE_DIR.glob("*.yaml"))
+    assert files == sorted(list_spaces()) and len(files) >= 6
+    for name in files:
+        path = SPACE_DIR / f"{name}.yaml"
+        assert get_space(name) == load_space(path)  # the user's loader reads them
+        assert get_space(name).description
+        # each file is the commented template ``space show`` prints (regenerate with
+        # ``metablock space show NAME --out search/spaces/NAME.yaml`` after changing a field's docs)
+        assert path.read_text() == space_yaml(name), name
+
+
 def test_space_command_lists_and_writes_templates(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from metablock.cli import main
 
     assert main(["space", "list"]) == 0
-    assert capsys.readouterr().out.split() == list_spaces()
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == list_spaces()
+    assert all(len(line.split()) > 3 for line in lines)  # each with its description
     out = tmp_path / "mine.yaml"
     assert main(["space", "show", "repvit", "--out", str(out)]) == 0
     assert load_space(out) == get_space("repvit")

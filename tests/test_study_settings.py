@@ -51,6 +51,29 @@ def test_a_study_made_before_defining_settings_were_recorded_is_checked_too(tmp_
         run_search(tiny_settings(tmp_path, trials=3, score=synflow))
 
 
+def test_a_study_whose_stored_space_carries_fields_now_refused_as_unused_still_resumes_and_reports(
+    tmp_path: Path,
+) -> None:
+    from search import plots
+    from search.results import results
+
+    study = run_search(tiny_settings(tmp_path, trials=2))
+    old = copy.deepcopy(study.user_attrs["space"])
+    old["stages"][0]["head_dims"] = [8, 16]  # stage 0 has no attention: refused in a space file today
+    old.pop("description", None)
+    defining = {**study.user_attrs["defining"], "space": old}
+    study._storage.set_study_user_attr(study._study_id, "space", old)
+    study._storage.set_study_user_attr(study._study_id, "defining", defining)
+    with pytest.raises(ConfigError, match="head_dims"):
+        from search.space import SearchSpace
+
+        SearchSpace.from_dict(old)
+    resumed = run_search(tiny_settings(tmp_path, trials=3))  # the same space, so the study resumes
+    assert len([t for t in resumed.trials if t.state.name == "COMPLETE"]) == 3
+    refs = plots.reference_points(results(resumed), old, compute=False)  # the stored space still loads
+    assert refs.empty
+
+
 def test_the_cli_refuses_a_mixed_up_resume_in_one_line(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     base = [sys.executable, "-m", "metablock.cli", "search", "--out", str(tmp_path), "--trials", "2", "--no-progress"]

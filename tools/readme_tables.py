@@ -20,8 +20,10 @@ def tables() -> dict[str, str]:
     from metablock.presets import presets_markdown
     from metablock.tables import networks_markdown
     from search.evaluation import ground_truth_markdown
+    from search.space import schema_markdown
 
     return {
+        "space_schema": schema_markdown(),
         "blocks": presets_markdown(),
         "networks": networks_markdown(),
         "scores": ground_truth_markdown(ROOT / "benchmarks" / "results" / "ground_truth.parquet"),
