@@ -334,8 +334,9 @@ class LatencyTable:
                     warmup=3 if r == 0 else 1,
                 )
                 times[key].append(lat.median_ms)
-                if progress and (i + 1) % 50 == 0:
-                    print(f"latency parts: round {r + 1}/{self.rounds}, {i + 1}/{len(todo)}", flush=True)
+                step = max(1, len(todo) // 10)
+                if progress and ((i + 1) % step == 0 or i + 1 == len(todo)):
+                    _say(f"latency parts: round {r + 1}/{self.rounds}, part {i + 1}/{len(todo)}")
         for key, values in times.items():
             value = statistics.median(values)
             self._memo[key] = value
@@ -425,13 +426,26 @@ class LatencyTable:
         min_run_time: float = 0.5,
         rounds: int = 3,
         terms: str = "auto",
+        progress: bool = False,
     ) -> Calibration:
-        """Measure ``networks`` whole (``rounds`` interleaved rounds, median) and fit the correction."""
+        """Measure ``networks`` whole (``rounds`` interleaved rounds, median) and fit the correction.
+
+        It takes about ``len(networks) * rounds * min_run_time`` seconds for the whole networks plus
+        the timing of every part the table lacks (``self.min_run_time`` each); ``progress=True``
+        prints a line (to stderr) per network measured and per tenth of the parts timed."""
+        if progress:
+            _say(f"latency calibration: {len(networks)} networks x {rounds} rounds x {min_run_time:g} s, then "
+                 "their parts")  # fmt: skip
         measured = measure_networks(
             networks, input_size, batch=self.batch, threads=self.threads, device=self.device,
-            min_run_time=min_run_time, rounds=rounds,
+            min_run_time=min_run_time, rounds=rounds, progress=progress,
         )  # fmt: skip
-        return self.fit([self.summed(cfg, input_size) for cfg in networks], measured, terms=terms)
+        specs = [spec for cfg in networks for spec in self._specs(cfg, input_size)]
+        self._time_missing(specs, progress)
+        fit = self.fit([self.summed(cfg, input_size) for cfg in networks], measured, terms=terms)
+        if progress:
+            _say(f"latency calibration: fitted {fit}")
+        return fit
 
     def predict(self, cfg: NetConfig, input_size: tuple[int, int, int] | None = None) -> float:
         """Predicted whole-network latency in ms: the calibrated sum of part latencies."""
@@ -447,8 +461,10 @@ def measure_networks(
     device: str = "cpu",
     min_run_time: float = 0.5,
     rounds: int = 3,
+    progress: bool = False,
 ) -> list[float]:
-    """Median latency (ms) of each network over ``rounds`` rounds that interleave the networks.
+    """Median latency (ms) of each network over ``rounds`` rounds that interleave the networks
+    (``progress=True``: a line on stderr per network measured).
 
     Interleaving spreads a burst of load on a shared machine over every network instead of one.
     """
@@ -459,10 +475,21 @@ def measure_networks(
     modules = [_deployed(n, True).to(dev) for n in networks]
     sizes = [default_input_size(n, input_size) for n in networks]
     results: list[list[float]] = [[] for _ in modules]
-    for _ in range(rounds):
+    for r in range(rounds):
         for i, module in enumerate(modules):
             lat = time_module(
                 module, (batch, *sizes[i]), threads=threads, device=dev, min_run_time=min_run_time, warmup=3
             )
             results[i].append(lat.median_ms)
+            if progress:
+                name = getattr(networks[i], "name", type(networks[i]).__name__)
+                _say(
+                    f"latency: round {r + 1}/{rounds}, network {i + 1}/{len(modules)} ({name}): {lat.median_ms:.2f} ms"
+                )
     return [sorted(r)[len(r) // 2] for r in results]
+
+
+def _say(message: str) -> None:
+    import sys
+
+    print(message, file=sys.stderr, flush=True)

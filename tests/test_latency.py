@@ -120,3 +120,18 @@ def test_default_fit_uses_every_term_from_eight_networks() -> None:
     assert (fit.scale, fit.per_part, fit.per_mib, fit.offset) == pytest.approx((0.9, 0.2, 0.5, 1.0))
     few = table.fit(summed[:7], law[:7])
     assert (few.per_part, few.per_mib) == (0.0, 0.0)
+
+
+def test_calibration_reports_progress_per_network_and_part(capsys: pytest.CaptureFixture[str]) -> None:
+    nets = [random_net_config(seed, max_stages=2, max_depth=1) for seed in range(3)]
+    table = LatencyTable(None, threads=1, min_run_time=0.01)
+    fit = table.calibrate(nets, SIZE, min_run_time=0.01, rounds=2, progress=True)
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("latency calibration: 3 networks x 2 rounds")
+    measured = [line for line in err if line.startswith("latency: round")]
+    assert len(measured) == 3 * 2 and measured[-1].startswith("latency: round 2/2, network 3/3")
+    parts = [line for line in err if line.startswith("latency parts:")]
+    assert parts and parts[-1].endswith(f"part {table.misses}/{table.misses}")
+    assert err[-1].startswith("latency calibration: fitted") and fit.networks == 3
+    table.calibrate(nets, SIZE, min_run_time=0.01, rounds=1)  # quiet by default
+    assert capsys.readouterr().err == ""
