@@ -613,7 +613,7 @@ class SearchSpace:
                         f"stages[{i}].{name}={_plain(getattr(s, name))} is not used: the stage has {why} "
                         f"(ops: {sorted(ops)}); leave {name} out"
                     )
-            for name, label in (("exp_ratios", "exp"), ("kernels", "kernel"), ("se_ratios", "se")):
+            for name, label in (("exp_ratios", "exp"), ("kernels", "kernel"), ("se_ratios", "se"), ("acts", "act")):
                 values = getattr(s, name)
                 if len(values) > 1 and not self._choice_changes_a_block(i, label, values):
                     raise ConfigError(

@@ -191,6 +191,10 @@ def test_invalid_spaces_name_the_field(change: dict[str, object], field: str) ->
             {"stages": [{"ops": ["shiftmax"], "se_ratios": [0, 0.25]}]},
             r"stages\[0\]\.se_ratios=\[0.0, 0.25\] changes no block",
         ),
+        (
+            {"stages": [{"ops": ["shiftmax"], "acts": ["relu", "gelu"]}]},
+            r"stages\[0\]\.acts=\['relu', 'gelu'\] changes no block",
+        ),
         # a preset name where an operator belongs names the operator
         ({"stages": [{"ops": ["irmb_attn"]}]}, r"stages\[0\]: ops: 'irmb_attn' is a block preset.*'window_mhsa'"),
         ({"stages": [{"ops": ["dwconvv"]}]}, r"stages\[0\]: unknown operator in ops 'dwconvv'"),
