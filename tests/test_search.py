@@ -210,6 +210,18 @@ def test_space_errors_name_what_the_user_wrote(change: dict[str, object], messag
         SearchSpace.from_dict({**TINY, **change})
 
 
+def test_the_operator_named_for_a_preset_builds_that_kind_of_block() -> None:
+    from search.space import _PRESET_OPERATORS, OPS, BlockChoice
+
+    for preset, op in _PRESET_OPERATORS.items():
+        ref = metablock.block_config(preset)
+        row = (ref.stride, 1, ref.out_chs, ref.kernel, 1, 4, 4, 4, ref.out_chs, 4, 4, 2, 2, 1, 1)
+        shape = dict(in_chs=ref.in_chs, out_chs=ref.out_chs, stride=ref.stride, kernel=ref.kernel)
+        choice = BlockChoice(**shape, exp=max(1.0, ref.exp_ratio), se=0.25, act="relu", norm_in="bn", first=True,
+                             head_dim=8, row=row)  # fmt: skip
+        assert OPS.get(op).build(choice).mixer == ref.mixer, (preset, op)
+
+
 def test_a_choice_an_operator_uses_is_accepted() -> None:
     # se_ratios with an operator that reads it, and attention fields with an attention operator, load
     SearchSpace.from_dict({**TINY, "stages": [{"ops": ["ir", "shiftmax"], "se_ratios": [0, 0.25]}]})
