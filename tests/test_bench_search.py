@@ -23,6 +23,21 @@ def _load(name: str):  # type: ignore[no-untyped-def]
     return module
 
 
+def test_sampler_cost_times_each_setting_on_one_shared_history(tmp_path: Path) -> None:
+    bench = _load("bench_sampler_cost")
+    trials = bench.history(12)
+    assert len(trials) == 12
+    for t in trials:  # over-budget draws pruned with their constraint, as the driver records them
+        assert (t.system_attrs["constraints:macs"] > 0) == (t.state.name == "PRUNED")
+    out = tmp_path / "cost.md"
+    bench.main(["--sizes", "4,12", "--asks", "1", "--settings", "tpe,random", "--out", str(out)])
+    text = out.read_text()
+    assert "| TPE as the driver makes it (multivariate, group) |" in text and "| random |" in text
+    assert "12 vs 4" in text
+    with pytest.raises(SystemExit, match="unknown setting 'tpe2'"):
+        bench.main(["--settings", "tpe2", "--out", str(out)])
+
+
 def test_study_growth_resumes_one_study_per_sampler_and_storage(tmp_path: Path) -> None:
     bench = _load("bench_study_growth")
     out = tmp_path / "growth.parquet"
