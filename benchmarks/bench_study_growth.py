@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     out = Path(args.out)
     rows = pd.read_parquet(out).to_dict("records") if out.exists() else []
+    command = " ".join(["python benchmarks/bench_study_growth.py", *(argv if argv is not None else sys.argv[1:])])
     have = {(r["sampler"], r["storage"], int(r["size"])) for r in rows}
     sizes = [int(s) for s in args.sizes.split(",")]
     for sampler in args.samplers.split(","):
@@ -94,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
                 study = run_search(settings)
                 grow_s = time.perf_counter() - t0
                 df = results(study)
-                row = {"sampler": sampler, "storage": storage, "size": size, "draws": len(df), "grow_s": grow_s}
+                row = {"sampler": sampler, "storage": storage, "size": size, "draws": len(df), "grow_s": grow_s,
+                       "command": command}  # fmt: skip
                 row.update(measure(df, args.window))
                 rows.append(row)
                 pd.DataFrame(rows).to_parquet(out.with_suffix(".tmp"), index=False)
@@ -115,14 +117,16 @@ def main(argv: list[str] | None = None) -> int:
                 f"{r['between_ms']:.1f} | {r['per_trial_ms'] / base:.2f}x |"
             )
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    command = " ".join(argv if argv is not None else sys.argv[1:])
+    commands = list(dict.fromkeys(str(c) for c in table.get("command", pd.Series(dtype=str)).dropna()))
     text = "\n".join(
         [
             "# Study overhead per trial as the study grows",
             "",
             f"The main job's space and budget with the `params` score; the last {args.window} trials after "
-            f"growing the study to each size. Machine: {processor()}, {os.cpu_count()} cores, load {load:.1f}. "
-            f"Command: `python benchmarks/bench_study_growth.py {command}`.",
+            f"growing the study to each size. Machine: {processor()}, {os.cpu_count()} cores, load {load:.1f} "
+            "at the last run. Rows accumulate in the Parquet file; the commands that made them:",
+            "",
+            *[f"- `{c}`" for c in commands],
             "",
             *lines,
         ]
