@@ -612,6 +612,22 @@ def _layer(cfg: LayerConfig, in_chs: int, net: NetConfig, spatial: bool) -> tupl
     return DistilledLinear(in_chs, out, eps=cfg.eps, momentum=cfg.momentum), out
 
 
+def pretrained_cfg_of(cfg: NetConfig, *, classifier: bool = True) -> dict[str, Any]:
+    """timm's model description of ``cfg``: ``architecture``, ``input_size`` (the network's own
+    resolution), ``num_classes``, ``mean``/``std`` (ImageNet), ``interpolation``, ``crop_pct`` and
+    ``classifier`` (the last head layer's module name)."""
+    return {
+        "architecture": cfg.name,
+        "input_size": cfg.input_size,
+        "num_classes": cfg.num_classes,
+        "mean": (0.485, 0.456, 0.406),
+        "std": (0.229, 0.224, 0.225),
+        "interpolation": "bicubic",
+        "crop_pct": 0.875,
+        "classifier": f"head.{len(cfg.head) - 1}" if classifier and cfg.head else "",
+    }
+
+
 class FeatureInfo(list[dict[str, Any]]):
     """The feature maps a network returns, one dict per map (``num_chs``, ``reduction``, ``module``,
     ``index``), with timm's ``FeatureInfo`` accessors so code written for timm backbones reads it."""
@@ -709,18 +725,8 @@ class MetaNet(nn.Module):
 
     @property
     def pretrained_cfg(self) -> dict[str, Any]:
-        """timm's model description: ``architecture``, ``input_size`` (the network's own resolution),
-        ``num_classes``, ``mean``/``std`` (ImageNet) and ``classifier``."""
-        return {
-            "architecture": self.cfg.name,
-            "input_size": self.cfg.input_size,
-            "num_classes": self.cfg.num_classes,
-            "mean": (0.485, 0.456, 0.406),
-            "std": (0.229, 0.224, 0.225),
-            "interpolation": "bicubic",
-            "crop_pct": 0.875,
-            "classifier": f"head.{len(self.head) - 1}" if len(self.head) else "",
-        }
+        """timm's model description (:func:`pretrained_cfg_of`; no classifier when ``features_only``)."""
+        return pretrained_cfg_of(self.cfg, classifier=len(self.head) > 0)
 
     default_cfg = pretrained_cfg
 

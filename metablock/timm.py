@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
-from .network import MetaNet, NetConfig, build
+from .network import MetaNet, NetConfig, pretrained_cfg_of
 from .profile import load_network
-from .zoo import list_models, model_config
+from .zoo import build_model, list_models, model_config
 
 try:
     from timm.models import register_model
@@ -47,19 +47,7 @@ _TIMM_ONLY = ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir", "pretrain
 
 
 def _cfg(cfg: NetConfig) -> dict[str, Any]:
-    return {
-        "url": "",
-        "num_classes": cfg.num_classes,
-        "input_size": cfg.input_size,
-        "pool_size": None,
-        "crop_pct": 0.875,
-        "interpolation": "bicubic",
-        "mean": (0.485, 0.456, 0.406),
-        "std": (0.229, 0.224, 0.225),
-        "first_conv": "stem.0",
-        "classifier": f"head.{len(cfg.head) - 1}" if cfg.head else "",
-        "license": "apache-2.0",
-    }
+    return {**pretrained_cfg_of(cfg), "url": "", "pool_size": None, "first_conv": "stem.0", "license": "apache-2.0"}
 
 
 def _network(
@@ -73,21 +61,13 @@ def _network(
 ) -> MetaNet:
     for key in _TIMM_ONLY:
         kwargs.pop(key, None)
-    if pretrained:
-        raise ConfigError(
-            f"no pretrained weights are shipped for {name!r}: pass checkpoint_path= with a converted "
-            "state dict (metablock.from_reference / metablock.convert_state_dict)"
-        )
     if kwargs.pop("drop_rate", None) not in (None, 0, 0.0):
         raise ConfigError(
             f"{name!r}: drop_rate is set by the network's head (a dropout layer); give the head in its NetConfig"
         )
-    if out_indices is not None and not features_only:
-        raise ConfigError("out_indices applies only with features_only=True")
     device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
-    model = build(cfg.replace(**kwargs) if kwargs else cfg, features_only=features_only)
-    if out_indices is not None:
-        model.select_features(list(out_indices))
+    cfg = cfg.replace(**kwargs) if kwargs else cfg
+    model = build_model(cfg, name, pretrained=pretrained, features_only=features_only, out_indices=out_indices)
     if device is not None or dtype is not None:
         model.to(device=device, dtype=dtype)
     return model

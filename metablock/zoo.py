@@ -81,6 +81,22 @@ def create_model(
         >>> m.feature_strides()
         [4, 8, 16, 32]
     """
+    cfg = model_config(name, num_classes=num_classes, **overrides)
+    return build_model(cfg, name, pretrained=pretrained, features_only=features_only, out_indices=out_indices,
+                       checkpoint_path=checkpoint_path)  # fmt: skip
+
+
+def build_model(
+    cfg: NetConfig,
+    name: str,
+    *,
+    pretrained: bool = False,
+    features_only: bool = False,
+    out_indices: Sequence[int] | None = None,
+    checkpoint_path: str | None = None,
+) -> MetaNet:
+    """:func:`create_model`'s work on any ``cfg`` (``name`` for the messages): refuse ``pretrained``,
+    build, keep the ``out_indices`` maps and load ``checkpoint_path``."""
     if pretrained:
         raise ConfigError(
             f"no pretrained weights are shipped for {name!r}: convert a checkpoint (metablock.from_reference on a "
@@ -89,9 +105,9 @@ def create_model(
         )
     if out_indices is not None and not features_only:
         raise ConfigError("out_indices applies only with features_only=True")
-    model = build(model_config(name, num_classes=num_classes, **overrides), features_only=features_only)
+    model = build(cfg, features_only=features_only)
     if out_indices is not None:
-        model.select_features(out_indices)
+        model.select_features(list(out_indices))
     if checkpoint_path is not None:
         from .convert import load_checkpoint
 
@@ -113,49 +129,7 @@ def _dropout(p: float) -> LayerConfig:
 CLASSIFIER = LayerConfig(kind="linear", bias=True)
 
 
-# ---------------------------------------------------------------------------- MobileNetV1
-
-
-# ------------------------------------------------------------------------------- PP-LCNet
-
-
-# ---------------------------------------------------------------------------- MobileNetV2
-
-
-# ---------------------------------------------------------------------------- MobileNetV3
-
-
-# -------------------------------------------------------------------------------- RegNet
-
-
-# ---------------------------------------------------------------------------- MNASNet
-
-
-# --------------------------------------------------------------------------- EfficientNet
-
-
-# ----------------------------------------------------------------------------- ShuffleNet
-
-
-# -------------------------------------------------------------------------------- ResNet
-
-
-# ----------------------------------------------------------------------------------- EMO
-
-
-# ------------------------------------------------------------------------------ MicroNet
-
-
-# -------------------------------------------------------------------------------- RepViT
-
-
-# --------------------------------------------------------------------------- MobileNetV4
-
-
-# ------------------------------------------------------------------------------- GhostNet
-
-
-__all__ = ["MODELS", "ConfigError", "create_model", "list_models", "model_config", "model_info"]
+__all__ = ["MODELS", "ConfigError", "build_model", "create_model", "list_models", "model_config", "model_info"]
 
 
 def __getattr__(name: str) -> Any:
