@@ -440,8 +440,7 @@ class LatencyTable:
             networks, input_size, batch=self.batch, threads=self.threads, device=self.device,
             min_run_time=min_run_time, rounds=rounds, progress=progress,
         )  # fmt: skip
-        specs = [spec for cfg in networks for spec in self._specs(cfg, input_size)]
-        self._time_missing(specs, progress)
+        self.prefetch(networks, input_size, progress=progress)  # the parts, with progress; summed reads them
         fit = self.fit([self.summed(cfg, input_size) for cfg in networks], measured, terms=terms)
         if progress:
             _say(f"latency calibration: fitted {fit}")

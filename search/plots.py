@@ -33,6 +33,9 @@ AXES = {
     "params": ("parameters (M)", 1e-6),
     "latency_ms": ("latency (ms, CPU, batch 1)", 1.0),
 }
+#: a cost's name in titles, and in budget labels
+COST_NAMES = {"macs": "MACs", "latency_ms": "latency", "params": "parameters"}
+BUDGET_NAMES = {"macs": "MACs", "latency_ms": "latency", "params": "params"}
 CHOICES = {"depth": "depth", "width": "width", "op": "operator", "exp": "expansion λ", "kernel": "kernel"}
 _BLOCK_LABEL = re.compile(r"^s(\d+)\.(?:b(\d+)\.)?(op|exp|kernel|depth|width)$")
 
@@ -279,10 +282,9 @@ def _overlap(a: Any, b: Any) -> float:
 
 def _over_which(df: pd.DataFrame) -> pd.Series:
     """For each trial, the budgets it exceeds (``macs``, ``latency``…), from its constraint columns."""
-    names = {"macs": "MACs", "params": "params", "latency_ms": "latency"}
     cols = [c for c in df.columns if c.startswith("constraint_")]
     return (
-        df.apply(lambda r: ", ".join(names.get(c[11:], c[11:]) for c in cols if _float(r[c]) > 0), axis=1)
+        df.apply(lambda r: ", ".join(BUDGET_NAMES.get(c[11:], c[11:]) for c in cols if _float(r[c]) > 0), axis=1)
         if cols and len(df)
         else pd.Series("", index=df.index)
     )
@@ -384,8 +386,8 @@ def plot_front(
             labels.append((x_all[i], y_all[i], text, {"fontsize": 8, "color": "darkorange", "zorder": 6}))
     if budget is not None:
         unit = "M" if scale != 1 else " ms"
-        nice_cost = {"macs": "MACs", "latency_ms": "latency", "params": "params"}[cost]
-        ax.axvline(budget * scale, color="0.3", ls="--", lw=1, label=f"{nice_cost} budget {budget * scale:g}{unit}")
+        line = f"{BUDGET_NAMES[cost]} budget {budget * scale:g}{unit}"
+        ax.axvline(budget * scale, color="0.3", ls="--", lw=1, label=line)
     ax.set_xlim(lo, hi)
     ys = pd.concat(
         [y_all[(ok | scored_bad) & inside], pd.Series(refs["score"].astype(float) if refs is not None else [])]
@@ -396,8 +398,7 @@ def plot_front(
         ax.set_ylim(ymin - 1.6 * pad, ymax + 1.6 * pad)  # room for labels and the bottom ticks
     ax.set_xlabel(label)
     ax.set_ylabel(f"score ({score_name}, higher is better)" if score_name else "score (higher is better)")
-    nice = {"macs": "MACs", "latency_ms": "latency", "params": "parameters"}[cost]
-    ax.set_title(title or f"{_study_name(df)}: score vs {nice}")
+    ax.set_title(title or f"{_study_name(df)}: score vs {COST_NAMES[cost]}")
     ax.grid(True, alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         fig.legend(loc="outside right upper", fontsize=8, framealpha=0.9)
@@ -725,12 +726,11 @@ def figures(
     if "macs" not in costs:
         costs.append("macs")
     figs: dict[str, Any] = {}
-    nice = {"macs": "MACs", "latency_ms": "latency", "params": "parameters"}
     for c in costs:
         title = None
         if c not in objectives:  # a secondary plane: its front is not the study's
-            own = ", ".join(nice.get(o, o) for o in objectives[1:] if o in AXES) or "score"
-            title = f"{_study_name(df)}: score vs {nice[c]}\n(the front in this plane; the study minimises {own})"
+            own = ", ".join(COST_NAMES[o] for o in objectives[1:] if o in AXES) or "score"
+            title = f"{_study_name(df)}: score vs {COST_NAMES[c]}\n(the front in this plane; the study minimises {own})"
         figs[f"front_{'latency' if c == 'latency_ms' else c}"] = plot_front(
             df, c, references=references, budget=budgets.get(c), score_name=score_name, title=title
         )

@@ -600,11 +600,7 @@ class SearchSpace:
         defaults = StageSpace()
         for i, s in enumerate(self.stages):
             ops = {*s.ops, *s.first_ops}
-            ignored: list[tuple[str, str]] = []
-            if not any(OPS.get(op).attention for op in ops):
-                ignored += [(name, "no attention operator") for name in ("window_sizes", "head_dims")]
-            if "micro_row" not in ops:
-                ignored.append(("row", "no micro_row operator"))
+            ignored = _fields_without_operator(ops)
             if s.first_ops and s.depth[1] == 1 and set(s.ops) - set(s.first_ops):
                 ignored.append(("ops", "only the first block, which takes first_ops"))
             for name, why in ignored:
@@ -1070,6 +1066,18 @@ def load_space(path: str | Path) -> SearchSpace:
         raise ConfigError(f"space file {str(path)!r}: {exc}") from None
 
 
+def _fields_without_operator(ops: Iterable[Any]) -> list[tuple[str, str]]:
+    """``(field, why)`` of the stage fields that none of ``ops`` reads: the attention fields without an
+    attention operator, ``row`` without ``micro_row`` (unknown names read nothing)."""
+    ops = [op for op in ops if isinstance(op, str) and op in OPS]
+    out = []
+    if not any(OPS.get(op).attention for op in ops):
+        out += [(name, "no attention operator") for name in ("window_sizes", "head_dims")]
+    if "micro_row" not in ops:
+        out.append(("row", "no micro_row operator"))
+    return out
+
+
 def without_unused(data: Mapping[str, Any]) -> dict[str, Any]:
     """A space mapping without the stage fields no operator of the stage reads (attention fields of a
     stage without attention, ``row`` without ``micro_row``): how a space stored by a study made before
@@ -1080,11 +1088,8 @@ def without_unused(data: Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(stage, Mapping):
             stage = dict(stage)
             ops = [*(stage.get("ops") or []), *(stage.get("first_ops") or [])]
-            if not any(isinstance(op, str) and op in OPS and OPS.get(op).attention for op in ops):
-                stage.pop("window_sizes", None)
-                stage.pop("head_dims", None)
-            if "micro_row" not in ops:
-                stage.pop("row", None)
+            for name, _ in _fields_without_operator(ops):
+                stage.pop(name, None)
         stages.append(stage)
     if "stages" in out:
         out["stages"] = stages
