@@ -13,6 +13,7 @@ expand/project pair as a residual FFN. Every part can be switched off; switched-
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 from dataclasses import dataclass, field, fields
@@ -119,21 +120,30 @@ Act = Union[str, ShiftMaxConfig]  # noqa: UP007 (a runtime alias; Python 3.10 ha
 _TYPE_NAMES = {"bool": "true or false", "int": "an integer", "float": "a finite number", "str": "a string"}
 
 
+@functools.cache
+def _checked_fields(cls: type) -> tuple[tuple[str, str, bool], ...]:
+    """``(name, base type, optional)`` of the fields of dataclass ``cls`` that ``check_field_types`` checks."""
+    out = []
+    for f in fields(cls):
+        if not f.init:
+            continue
+        annotation = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+        optional = annotation.endswith("| None")
+        base = annotation.removesuffix("| None").strip()
+        if base in _TYPE_NAMES:
+            out.append((f.name, base, optional))
+    return tuple(out)
+
+
 def check_field_types(obj: Any) -> None:
     """Raise ``ConfigError`` for a dataclass field whose value has the wrong type.
 
     Fields annotated ``bool``, ``int``, ``float`` or ``str`` (optionally ``| None``) are checked;
     ``float`` accepts integers but not NaN or infinities, and ``bool`` is never taken for a number.
     """
-    kind = type(obj).__name__
-    for f in fields(obj):
-        if not f.init:
-            continue
-        value = getattr(obj, f.name)
-        annotation = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
-        optional = annotation.endswith("| None")
-        base = annotation.removesuffix("| None").strip()
-        if base not in _TYPE_NAMES or (optional and value is None):
+    for name, base, optional in _checked_fields(type(obj)):
+        value = getattr(obj, name)
+        if optional and value is None:
             continue
         if base == "bool":
             ok = isinstance(value, bool)
@@ -144,7 +154,7 @@ def check_field_types(obj: Any) -> None:
             ok = ok and (base == "int" or math.isfinite(value))
         if not ok:
             valid = _TYPE_NAMES[base] + (" or null" if optional else "")
-            raise ConfigError(f"{kind}.{f.name} must be {valid}; got {f.name}={value!r}")
+            raise ConfigError(f"{type(obj).__name__}.{name} must be {valid}; got {name}={value!r}")
 
 
 # ------------------------------------------------------------------------------ upper bounds

@@ -210,7 +210,6 @@ def make_storage(url: str, *, heartbeat_s: float = 10.0, grace_s: float = 120.0)
     journal file (safe for many processes on one machine or on a shared file system with locks).
     """
     from optuna.storages import JournalStorage, RDBStorage
-    from optuna.storages.journal import JournalFileBackend
 
     _quiet()
     if "://" in url:
@@ -259,11 +258,55 @@ def make_storage(url: str, *, heartbeat_s: float = 10.0, grace_s: float = 120.0)
         )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        backend = JournalFileBackend(str(path))
+        backend = trial_durable_journal(path)
         repair_journal(path)
         return JournalStorage(backend)
     except OSError as exc:
         raise ConfigError(f"cannot open journal storage {url!r}: {exc.strerror or exc}") from None
+
+
+#: Journal records written without a disk sync: a running trial's parameters, intermediate values
+#: and attributes (Optuna's ``JournalOperation`` codes 5, 7, 8, 9). Every other record (a study's
+#: records, a trial's creation and its end) syncs the file, and with it everything written before.
+UNSYNCED_OPS = frozenset({5, 7, 8, 9})
+
+
+def trial_durable_journal(path: str | Path) -> Any:
+    """Optuna's journal file backend, synced to disk once per trial state change, not per record.
+
+    Optuna's own backend syncs after every record, and a candidate writes one record per parameter
+    (about 35 in the main job's space) and per attribute: at about 1 ms a sync, that was most of an
+    over-budget draw's time. This backend appends every record exactly as Optuna's does (one JSON
+    line under the same lock file, so Optuna's backend and other workers read it as usual) and syncs
+    only after the records that create or end a trial or change a study. A sync writes the whole
+    file's data out, so a trial recorded as finished is on disk with every record before it. A killed
+    process loses nothing either way (the operating system holds what was written); a power cut can
+    lose only the unsynced records of trials still running, which a resumed study marks failed.
+    """
+    import json
+
+    from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
+
+    class TrialDurableJournal(JournalFileBackend):
+        def __init__(self, file_path: str) -> None:
+            self._file = file_path
+            self._file_lock = JournalFileSymlinkLock(file_path)
+            super().__init__(file_path, lock_obj=self._file_lock)
+
+        def append_logs(self, logs: list[dict[str, Any]]) -> None:
+            text = "".join(json.dumps(log, separators=(",", ":")) + "\n" for log in logs).encode("utf-8")
+            sync = any(log.get("op_code") not in UNSYNCED_OPS for log in logs)
+            self._file_lock.acquire()
+            try:
+                with open(self._file, "ab") as f:
+                    f.write(text)
+                    f.flush()
+                    if sync:
+                        os.fsync(f.fileno())
+            finally:
+                self._file_lock.release()
+
+    return TrialDurableJournal(str(path))
 
 
 #: a damaged tail longer than this is refused rather than cut off (a torn record is one record)

@@ -66,6 +66,31 @@ def test_a_journal_torn_at_every_byte_of_its_last_record_is_repaired_and_stays_a
         assert err.count("\n") == 1 and "torn or unreadable record" in err and backup.name in err
 
 
+def test_the_journal_syncs_when_a_trial_starts_or_ends_not_per_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    path = tmp_path / "study.journal"
+    study = optuna.create_study(storage=make_storage(str(path)), study_name="metablock")
+    synced: list[int] = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or real(fd))
+    trial = study.ask()
+    params = {f"x{i}": trial.suggest_int(f"x{i}", 0, 9) for i in range(20)}
+    trial.set_user_attr("config", {"name": "net"})
+    trial.report(0.5, step=1)
+    assert len(synced) == 1  # the trial's creation; 22 records written without a sync
+    study.tell(trial, 1.0)
+    assert len(synced) == 2  # its end syncs the file, and every record before it
+    # every record is one of Optuna's own: its own backend reads the study back whole
+    plain = optuna.load_study(study_name="metablock", storage=JournalStorage(JournalFileBackend(str(path))))
+    (back,) = plain.get_trials(deepcopy=False)
+    assert back.params == params and back.user_attrs == {"config": {"name": "net"}} and back.value == 1.0
+    assert back.intermediate_values == {1: 0.5}
+
+
 def test_a_last_record_missing_only_its_newline_is_kept(tmp_path: Path) -> None:
     intact = _journal(tmp_path / "source.journal")
     path = tmp_path / "s.journal"
