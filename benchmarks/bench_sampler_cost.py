@@ -5,15 +5,19 @@ sampler: a history of the main job's space (random draws, their ``params`` score
 budget recorded with ``Trial.set_constraint`` and over-budget draws pruned, as the driver does) is
 built once in memory, and for each history size and sampler setting a fresh in-memory study gets the
 first ``size`` trials and proposes ``--asks`` candidates through the space's ``suggest``; the median
-time of one suggestion is reported, with its growth against the smallest size.
+time of one suggestion is reported, with its growth against the smallest size. Cells accumulate in a
+Parquet file beside ``--out`` (a run re-measures only the settings and sizes it is given), so a slow
+sampler's largest size can be timed on its own with fewer ``--asks``.
 
 The settings are the driver's TPE (``multivariate=True, group=True``) and the knobs that could bound
 it: no group decomposition, independent sampling, fewer expected-improvement candidates, and the
-other samplers for scale.
+other samplers for scale (GP only when asked: its cost grows with the cube of the history).
 
 Usage:
     python benchmarks/bench_sampler_cost.py                      # sizes 100, 1000, 2000, 5000
     python benchmarks/bench_sampler_cost.py --sizes 100,500 --asks 3
+    python benchmarks/bench_sampler_cost.py --settings gp --sizes 100,1000,2000 --asks 3
+    python benchmarks/bench_sampler_cost.py --settings gp --sizes 5000 --asks 1   # one more cell
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import torch
 
 HERE = Path(__file__).resolve().parent
@@ -47,6 +52,7 @@ SETTINGS: dict[str, tuple[dict[str, Any], str]] = {
     "tpe-ei8": ({"multivariate": True, "group": True, "n_ei_candidates": 8}, "TPE (driver) with n_ei_candidates=8"),
     "nsga2": ({}, "NSGA-II"),
     "random": ({}, "random"),
+    "gp": ({}, "GP (Optuna's GPSampler, as the driver makes it)"),
 }
 
 
@@ -57,6 +63,8 @@ def sampler(name: str, seed: int) -> Any:
         return optuna.samplers.TPESampler(seed=seed, **SETTINGS[name][0])
     if name == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed)
+    if name == "gp":
+        return optuna.samplers.GPSampler(seed=seed)
     return optuna.samplers.RandomSampler(seed=seed)
 
 
@@ -96,11 +104,52 @@ def suggestion_ms(trials: list[Any], name: str, asks: int, seed: int = 0) -> flo
     return 1000 * statistics.median(times)
 
 
+def report(cells: pd.DataFrame) -> str:
+    """The Markdown table of every stored cell: a row per setting (in ``SETTINGS`` order), a column per
+    size, each cell the median suggestion time (with its number of suggestions where that is not the
+    most common one), and the largest size against the smallest."""
+    sizes = sorted(int(s) for s in cells["size"].unique())
+    usual = int(cells["asks"].mode().iloc[0])
+    head = "| sampler setting | " + " | ".join(f"{s:,} trials" for s in sizes) + " | largest vs smallest |"
+    lines = [head, "|---|" + "---:|" * (len(sizes) + 1)]
+    for name in [n for n in SETTINGS if n in set(cells["setting"])]:
+        mine = cells[cells["setting"] == name].set_index("size")
+        out = []
+        for size in sizes:
+            if size not in mine.index:
+                out.append("–")
+                continue
+            r = mine.loc[size]
+            note = "" if int(r["asks"]) == usual else f" ({int(r['asks'])} timed)"
+            out.append(f"{r['ms']:,.1f} ms{note}")
+        have = sorted(int(s) for s in mine.index)
+        growth = f"{mine.loc[have[-1], 'ms'] / mine.loc[have[0], 'ms']:.1f}x ({have[-1]:,} vs {have[0]:,})"
+        lines.append(f"| {SETTINGS[name][1]} | {' | '.join(out)} | {growth} |")
+    commands = list(dict.fromkeys(str(c) for c in cells["command"]))
+    loads = cells["load"].astype(float)
+    return "\n".join(
+        [
+            "# One suggestion's cost per sampler setting, as the study grows (in memory)",
+            "",
+            f"The main job's space; the median of {usual} suggestions (unless marked) after the first N trials of "
+            "one random history (over-budget draws pruned with their constraint, as the driver records them). "
+            f"Machine: {processor()}, {os.cpu_count()} cores, load {loads.min():.1f} to {loads.max():.1f} while "
+            "measuring, 1 thread. Cells accumulate over the commands that made them:",
+            "",
+            *[f"- `{c}`" for c in commands],
+            "",
+            *lines,
+        ]
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", default="100,1000,2000,5000")
     p.add_argument("--asks", type=int, default=5, help="suggestions timed per size and setting (median)")
-    p.add_argument("--settings", default=",".join(SETTINGS), help="comma list of: " + ", ".join(SETTINGS))
+    p.add_argument("--settings", default=",".join(n for n in SETTINGS if n != "gp"),
+                   help="comma list of: " + ", ".join(SETTINGS) + " (default: all but gp, whose larger sizes "
+                   "take minutes per suggestion)")  # fmt: skip
     p.add_argument("--out", default=str(HERE / "results" / "sampler_cost.md"))
     args = p.parse_args(argv)
     import optuna
@@ -113,33 +162,23 @@ def main(argv: list[str] | None = None) -> int:
     for n in names:
         if n not in SETTINGS:
             raise SystemExit(f"--settings: unknown setting {n!r}; valid: {', '.join(SETTINGS)}")
+    cache = Path(args.out).with_suffix(".parquet")
+    stored = pd.read_parquet(cache).to_dict("records") if cache.exists() else []
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    command = " ".join(["python benchmarks/bench_sampler_cost.py", *(argv if argv is not None else sys.argv[1:])])
     t0 = time.perf_counter()
     trials = history(sizes[-1])
     print(f"history of {len(trials)} trials built in {time.perf_counter() - t0:.0f} s", flush=True)
-    rows: dict[str, dict[int, float]] = {}
     for name in names:
         for size in sizes:
-            rows.setdefault(name, {})[size] = suggestion_ms(trials[:size], name, args.asks)
-            print(f"{name}, {size} trials: {rows[name][size]:.1f} ms", flush=True)
-    head = "| sampler setting | " + " | ".join(f"{s:,} trials" for s in sizes) + f" | {sizes[-1]:,} vs {sizes[0]:,} |"
-    lines = [head, "|---|" + "---:|" * (len(sizes) + 1)]
-    for name, by_size in rows.items():
-        cells = " | ".join(f"{by_size[s]:.1f} ms" for s in sizes)
-        lines.append(f"| {SETTINGS[name][1]} | {cells} | {by_size[sizes[-1]] / by_size[sizes[0]]:.1f}x |")
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    command = " ".join(argv if argv is not None else sys.argv[1:])
-    text = "\n".join(
-        [
-            "# One suggestion's cost per sampler setting, as the study grows (in memory)",
-            "",
-            f"The main job's space; median of {args.asks} suggestions after the first N trials of one random "
-            f"history (over-budget draws pruned with their constraint, as the driver records them). Machine: "
-            f"{processor()}, {os.cpu_count()} cores, load {load:.1f}, 1 thread. Command: "
-            f"`python benchmarks/bench_sampler_cost.py {command}`.",
-            "",
-            *lines,
-        ]
-    )
+            ms = suggestion_ms(trials[:size], name, args.asks)
+            stored = [r for r in stored if (r["setting"], int(r["size"])) != (name, size)]
+            row = {"setting": name, "size": size, "ms": ms, "asks": args.asks, "load": load, "command": command}
+            stored.append(row)
+            pd.DataFrame(stored).to_parquet(cache.with_suffix(".tmp"), index=False)
+            cache.with_suffix(".tmp").replace(cache)
+            print(f"{name}, {size} trials: {ms:.1f} ms", flush=True)
+    text = report(pd.DataFrame(stored))
     save(text + "\n", args.out)
     return 0
 

@@ -160,30 +160,130 @@ def store(df: pd.DataFrame, rows: list[dict[str, Any]], out: Path) -> pd.DataFra
     return df
 
 
+def per_seed(df: pd.DataFrame, budgets: dict[str, float]) -> pd.DataFrame:
+    """One row per (space, arm, seed): best trained accuracy under the budget, hypervolume, wall time."""
+    rows = []
+    for (space, arm, seed), g in df.groupby(["space", "arm", "seed"], sort=True):
+        budget = budgets.get(space, float(g.budget.iloc[0]))
+        done = g[g.state == "complete"]
+        rows.append(
+            {"space": space, "arm": arm, "seed": int(seed), "budget": budget,
+             "best": float(done.trained_acc.max()) if len(done) else math.nan,
+             "hv": hypervolume(list(zip(done.macs, done.trained_acc, strict=True)), budget),
+             "wall_s": float(g.wall_s.max())}
+        )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 def summary(df: pd.DataFrame, budgets: dict[str, float]) -> str:
     lines = [
         "| space | budget | arm | best trained acc (mean ± sd over seeds) | hypervolume (mean ± sd) | wall s (mean) "
         "| seeds |",
         "|---|---:|---|---|---|---:|---:|",
     ]
-    for space in sorted(df.space.unique()):
-        part = df[df.space == space]
-        budget = budgets.get(space, float(part.budget.iloc[0]))
+    seeds = per_seed(df, budgets)
+    for space in sorted(seeds.space.unique()):
         for arm in ("search", "random", "named"):
-            a = part[part.arm == arm]
+            a = seeds[(seeds.space == space) & (seeds.arm == arm)]
             if a.empty:
                 continue
-            best, hv, wall = [], [], []
-            for _, g in a.groupby("seed"):
-                done = g[g.state == "complete"]
-                best.append(float(done.trained_acc.max()) if len(done) else math.nan)
-                hv.append(hypervolume(list(zip(done.macs, done.trained_acc, strict=True)), budget))
-                wall.append(float(g.wall_s.max()))
             lines.append(
-                f"| {space} | {budget / 1e6:.0f}M | {arm} | {np.nanmean(best):.4f} ± {np.nanstd(best):.4f} | "
-                f"{np.mean(hv):.2f} ± {np.std(hv):.2f} | {np.mean(wall):.0f} | {len(best)} |"
+                f"| {space} | {a.budget.iloc[0] / 1e6:.0f}M | {arm} | {np.nanmean(a.best):.4f} ± "
+                f"{np.nanstd(a.best):.4f} | {a.hv.mean():.2f} ± {a.hv.std(ddof=0):.2f} | {a.wall_s.mean():.0f} | "
+                f"{len(a)} |"
             )
     return "\n".join(lines)
+
+
+def mean_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
+    """Mean and Student-t interval of the mean (``nan`` bounds below two values)."""
+    from scipy.stats import t
+
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return math.nan, math.nan, math.nan
+    mean = float(values.mean())
+    if len(values) < 2:
+        return mean, math.nan, math.nan
+    half = float(t.ppf(0.5 + level / 2, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values)))
+    return mean, mean - half, mean + half
+
+
+def paired(df: pd.DataFrame, budgets: dict[str, float]) -> str:
+    """The search against each other arm seed by seed (same space, budget, seed and recipe): the mean
+    difference with its 95% interval over seeds, and in how many seeds the search is ahead."""
+    seeds = per_seed(df, budgets)
+    lines = [
+        "| space | search minus | Δ best trained acc (mean [95% interval]) | search ahead | "
+        "Δ hypervolume (mean [95% interval]) | search ahead | seeds |",
+        "|---|---|---|---:|---|---:|---:|",
+    ]
+    for space in sorted(seeds.space.unique()):
+        s = seeds[(seeds.space == space) & (seeds.arm == "search")].set_index("seed")
+        for other in ("random", "named"):
+            o = seeds[(seeds.space == space) & (seeds.arm == other)].set_index("seed")
+            common = s.index.intersection(o.index)
+            if common.empty:
+                continue
+            cells = []
+            for col, fmt in (("best", "+.4f"), ("hv", "+.1f")):
+                d = (s.loc[common, col] - o.loc[common, col]).to_numpy(dtype=float)
+                mean, lo, hi = mean_interval(d)
+                cells += [f"{mean:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]", f"{int((d > 0).sum())} of {len(d)}"]
+            lines.append(f"| {space} | {other} | {cells[0]} | {cells[1]} | {cells[2]} | {cells[3]} | {len(common)} |")
+    return "\n".join(lines)
+
+
+def proxy_stage(df: pd.DataFrame, work: Path) -> str:
+    """What each search arm's proxy stage found before any training, read from its stored study: the
+    best and top-5 mean score, the median MACs of its scored candidates against the budget, and the
+    share of them at the space's largest input resolution (mean over the seeds whose study is kept)."""
+    import optuna
+
+    from search.driver import make_storage
+
+    rows = []
+    for (space, seed, arm), g in df[df.arm.isin(["search", "random"])].groupby(["space", "seed", "arm"]):
+        sampler = "tpe" if arm == "search" else "random"
+        path = work / f"{space}-{int(seed)}-{sampler}" / "study.journal"
+        if not path.exists():
+            continue
+        study = optuna.load_study(study_name=f"quality-{space}-{int(seed)}-{sampler}", storage=make_storage(str(path)))
+        res = results(study)
+        ok = res[(res.state == "complete") & res.feasible.fillna(False).astype(bool) & res.score.notna()]
+        top = ok.score.nlargest(5)
+        largest = max(get_space(space).resolutions)
+        rows.append(
+            {"space": space, "arm": arm, "best": ok.score.max(), "top5": top.mean(),
+             "macs": ok.macs.median() / float(g.budget.iloc[0]), "largest": (ok.resolution == largest).mean(),
+             "px": largest}
+        )  # fmt: skip
+    if not rows:
+        return ""
+    table = pd.DataFrame(rows)
+    lines = [
+        "| space | arm | best proxy score | top-5 mean proxy score | median MACs / budget | at the largest resolution "
+        "| seeds |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for (space, arm), g in table.groupby(["space", "arm"], sort=True):
+        lines.append(
+            f"| {space} | {arm} | {g.best.mean():.3f} ± {g.best.std(ddof=0):.3f} | {g.top5.mean():.3f} | "
+            f"{g.macs.mean():.2f} | {g.largest.mean():.0%} ({int(g.px.iloc[0])} px) | {len(g)} |"
+        )
+    return "\n".join(lines)
+
+
+def refined_agreement(df: pd.DataFrame) -> str:
+    """Kendall τ between the proxy score and the trained accuracy of the candidates both search arms
+    trained to the end, per space (seeds and arms pooled)."""
+    from search.ground_truth import kendall_tau
+
+    parts = []
+    for space, g in df[df.arm.isin(["search", "random"]) & (df.state == "complete")].groupby("space"):
+        tau = kendall_tau(g.score.to_numpy(), g.trained_acc.to_numpy())
+        parts.append(f"{space} τ {tau:+.2f} ({len(g)} candidates)")
+    return "; ".join(parts)
 
 
 ARMS = {  # arm: (label, colour, marker)
@@ -283,6 +383,19 @@ def main(argv: list[str] | None = None) -> int:
             f"`python benchmarks/bench_search_quality.py {' '.join(argv if argv is not None else sys.argv[1:])}`.",
             "",
             summary(df, budgets),
+            "",
+            "## The search against each arm, seed by seed",
+            "",
+            "Differences on the same space, budget, seed and recipe; the interval is Student's t over seeds.",
+            "",
+            paired(df, budgets),
+            "",
+            "## What the proxy stage found (before any training)",
+            "",
+            f"Read from the arms' stored studies in `{args.work}`. Agreement of the proxy score with trained accuracy "
+            f"among the candidates trained to the end: {refined_agreement(df)}.",
+            "",
+            proxy_stage(df, Path(args.work)),
         ]
     )
     save(text + "\n", out.with_suffix(".md"))

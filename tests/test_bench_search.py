@@ -33,7 +33,12 @@ def test_sampler_cost_times_each_setting_on_one_shared_history(tmp_path: Path) -
     bench.main(["--sizes", "4,12", "--asks", "1", "--settings", "tpe,random", "--out", str(out)])
     text = out.read_text()
     assert "| TPE as the driver makes it (multivariate, group) |" in text and "| random |" in text
-    assert "12 vs 4" in text
+    assert "(12 vs 4)" in text
+    # cells accumulate: another setting at one size joins the table, the others stay
+    bench.main(["--sizes", "4", "--asks", "1", "--settings", "nsga2", "--out", str(out)])
+    text = out.read_text()
+    assert "| random |" in text and text.count("- `python benchmarks/bench_sampler_cost.py") == 2
+    assert "| NSGA-II | " in text and " | – | 1.0x (4 vs 4) |" in text  # measured at 4 only
     with pytest.raises(SystemExit, match="unknown setting 'tpe2'"):
         bench.main(["--settings", "tpe2", "--out", str(out)])
 
@@ -76,9 +81,36 @@ def test_search_quality_runs_three_arms_and_resumes(tmp_path: Path) -> None:
     table = out.with_suffix(".md").read_text()
     assert "| mobilenet | 150M | search |" in table and "| mobilenet | 150M | named |" in table
     assert out.with_suffix(".png").stat().st_size > 10_000
+    # the proxy stage is read back from both arms' stored studies
+    assert "| mobilenet | search |" in table.split("## What the proxy stage found")[1]
+    assert "| mobilenet | random | " in table.split("## The search against each arm")[1]
     mtime = out.stat().st_mtime_ns
     bench.main(args)  # everything stored: nothing is run again
     assert out.stat().st_mtime_ns == mtime and len(pd.read_parquet(out)) == len(rows)
+
+
+def test_search_quality_compares_arms_seed_by_seed() -> None:
+    bench = _load("bench_search_quality")
+    rows = []
+    for seed, (s_acc, r_acc) in enumerate([(0.90, 0.88), (0.92, 0.89), (0.91, 0.92)]):
+        rows += [
+            {"space": "a", "seed": seed, "arm": "search", "macs": 50e6, "trained_acc": s_acc, "state": "complete"},
+            {"space": "a", "seed": seed, "arm": "search", "macs": 60e6, "trained_acc": 0.99, "state": "pruned"},
+            {"space": "a", "seed": seed, "arm": "random", "macs": 50e6, "trained_acc": r_acc, "state": "complete"},
+        ]
+    df = pd.DataFrame(rows).assign(budget=100e6, wall_s=1.0)
+    seeds = bench.per_seed(df, {"a": 100e6})
+    search = seeds[seeds.arm == "search"].sort_values("seed")
+    assert search.best.tolist() == [0.90, 0.92, 0.91]  # a pruned candidate's accuracy is not its best
+    assert search.hv.iloc[0] == pytest.approx(50 * 0.40)
+    # differences 0.02, 0.03, -0.01: mean 0.0133, sd 0.0208, t(0.975, 2) = 4.303
+    mean, lo, hi = bench.mean_interval(pd.Series([0.02, 0.03, -0.01]).to_numpy())
+    half = 4.302653 * 0.0208167 / 3**0.5
+    assert mean == pytest.approx(0.013333, abs=1e-6) and (lo, hi) == pytest.approx((mean - half, mean + half), abs=1e-5)
+    table = bench.paired(df, {"a": 100e6})
+    assert "| a | random | +0.0133 [" in table and "| 2 of 3 |" in table
+    assert "named" not in table  # no such arm: no row
+    assert bench.mean_interval(pd.Series([0.5]).to_numpy())[0] == 0.5
 
 
 def test_main_job_settings_are_the_cli_defaults() -> None:

@@ -28,14 +28,30 @@ def tables() -> dict[str, str]:
         "networks": networks_markdown(),
         "scores": ground_truth_markdown(ROOT / "benchmarks" / "results" / "ground_truth.parquet"),
         "search_quality": _table_of(ROOT / "benchmarks" / "results" / "search_quality.md"),
+        "search_quality_paired": _table_of(
+            ROOT / "benchmarks" / "results" / "search_quality.md", after="## The search against each arm"
+        ),
     }
 
 
-def _table_of(path: Path) -> str:
-    """The Markdown table of a benchmark's saved report."""
+def _table_of(path: Path, after: str | None = None) -> str:
+    """The first Markdown table of a benchmark's saved report (the first after the line starting with
+    ``after``, when given)."""
     if not path.exists():
         return f"(no results yet: run python benchmarks/{path.stem.replace('search_', 'bench_search_')}.py)"
-    return "\n".join(line for line in path.read_text().splitlines() if line.startswith("|"))
+    lines = path.read_text().splitlines()
+    if after is not None:
+        starts = [i for i, line in enumerate(lines) if line.startswith(after)]
+        if not starts:
+            return f"(no section {after!r} in {path.name} yet: run its benchmark again)"
+        lines = lines[starts[0] :]
+    table: list[str] = []
+    for line in lines:
+        if line.startswith("|"):
+            table.append(line)
+        elif table:
+            break
+    return "\n".join(table)
 
 
 def render(text: str) -> str:
