@@ -1,4 +1,4 @@
-"""Does the search find networks that train better? Trained accuracy of three arms at one budget.
+"""Does the search find networks that train better? Trained accuracy of four arms at one budget.
 
 For each space (``emo`` and ``mobilenet`` by default) at a MACs budget near the middle of the space's
 range (the median MACs of 200 random candidates, rounded to 10M) and for each seed:
@@ -8,9 +8,11 @@ range (the median MACs of 200 random candidates, rounded to 10M) and for each se
 (b) ``random``: the same with Optuna's random sampler (the same number of scored feasible
     candidates, the same K trained, chosen by the same rule: front first, by the same score);
 (c) ``named``: every named network of the space under the budget (if none fits, the smallest one
-    scaled down by ``width_mult`` until it does), trained with the same recipe and seed.
+    scaled down by ``width_mult`` until it does), trained with the same recipe and seed;
+(d) ``search_score``: the same search with ``--objectives score``, a single objective under the same
+    MACs budget, so its trials are not spread along the cost axis (``--arms`` picks the arms).
 
-Both search arms run without the named networks as baselines. Each arm reports its best trained
+Every search arm runs without the named networks as baselines. Each arm reports its best trained
 accuracy under the budget, the hypervolume of (trained accuracy up, MACs down) against the
 reference point (budget, accuracy 0.5), and its wall time. Rows go to ``--out`` (a Parquet file,
 written after every arm: the run resumes where it stopped) and a Markdown table beside it.
@@ -18,6 +20,7 @@ written after every arm: the run resumes where it stopped) and a Markdown table 
 Usage:
     python benchmarks/bench_search_quality.py                             # 2 spaces x 3 seeds
     python benchmarks/bench_search_quality.py --spaces emo --seeds 0 --trials 20 --refine 3   # a taste
+    python benchmarks/bench_search_quality.py --arms search,random    # two arms only
 """
 
 from __future__ import annotations
@@ -50,6 +53,12 @@ from search.results import results  # noqa: E402
 from search.training import train_network  # noqa: E402
 
 REF_ACC = 0.5
+#: the search arms: arm -> (sampler, objectives, the folder and study suffix of its runs)
+SEARCH_ARMS: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "search": ("tpe", ("score", "macs"), "tpe"),
+    "random": ("random", ("score", "macs"), "random"),
+    "search_score": ("tpe", ("score",), "tpe-score"),
+}
 
 
 def middle_budget(space_name: str, n: int = 200) -> float:
@@ -76,9 +85,11 @@ def recipe(args: argparse.Namespace) -> Any:
     return gt.RECIPE if epochs is None else replace(gt.RECIPE, epochs=epochs)
 
 
-def search_arm(space: str, seed: int, sampler: str, args: argparse.Namespace, budget: float) -> list[dict[str, Any]]:
-    out = Path(args.work) / f"{space}-{seed}-{sampler}"
+def search_arm(space: str, seed: int, arm: str, args: argparse.Namespace, budget: float) -> list[dict[str, Any]]:
+    sampler, objectives, suffix = SEARCH_ARMS[arm]
+    out = Path(args.work) / f"{space}-{seed}-{suffix}"
     settings = main_job_settings(
+        objectives=objectives,
         space=space,
         trials=args.trials,
         max_macs=budget,
@@ -88,7 +99,7 @@ def search_arm(space: str, seed: int, sampler: str, args: argparse.Namespace, bu
         out=str(out),
         storage=str(out / "study.journal"),
         baselines=False,
-        study=f"quality-{space}-{seed}-{sampler}",
+        study=f"quality-{space}-{seed}-{suffix}",
         refine_recipe=recipe(args),
     )
     settings = replace(settings, score=replace(settings.score, device=args.device))
@@ -99,7 +110,7 @@ def search_arm(space: str, seed: int, sampler: str, args: argparse.Namespace, bu
     refined = df[df["refine_state"].notna()]
     return [
         {
-            "arm": "search" if sampler == "tpe" else sampler,
+            "arm": arm,
             "number": int(r["number"]),
             "macs": float(r["macs"]),
             "params": float(r["params"]),
@@ -141,10 +152,7 @@ def named_arm(space: str, seed: int, args: argparse.Namespace, budget: float) ->
 def run_unit(unit: tuple[str, int, str, float], args: argparse.Namespace) -> list[dict[str, Any]]:
     """One arm of one space and seed: its rows, each tagged with the space, seed and budget."""
     space, seed, arm, budget = unit
-    if arm == "named":
-        rows = named_arm(space, seed, args, budget)
-    else:
-        rows = search_arm(space, seed, "tpe" if arm == "search" else "random", args, budget)
+    rows = named_arm(space, seed, args, budget) if arm == "named" else search_arm(space, seed, arm, args, budget)
     for r in rows:
         r.update(space=space, seed=seed, budget=budget)
     best = max((r["trained_acc"] for r in rows if r["state"] == "complete"), default=math.nan)
@@ -183,7 +191,7 @@ def summary(df: pd.DataFrame, budgets: dict[str, float]) -> str:
     ]
     seeds = per_seed(df, budgets)
     for space in sorted(seeds.space.unique()):
-        for arm in ("search", "random", "named"):
+        for arm in ARMS:
             a = seeds[(seeds.space == space) & (seeds.arm == arm)]
             if a.empty:
                 continue
@@ -210,16 +218,19 @@ def mean_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float
 
 
 def paired(df: pd.DataFrame, budgets: dict[str, float]) -> str:
-    """The search against each other arm seed by seed (same space, budget, seed and recipe): the mean
-    difference with its 95% interval over seeds, and in how many seeds the search is ahead."""
+    """Each search arm against random search and the named networks, seed by seed (same space,
+    budget, seed and recipe): the mean difference with its 95% interval over seeds, and in how many
+    seeds the search arm is ahead."""
     seeds = per_seed(df, budgets)
     lines = [
-        "| space | search minus | Δ best trained acc (mean [95% interval]) | search ahead | "
-        "Δ hypervolume (mean [95% interval]) | search ahead | seeds |",
-        "|---|---|---|---:|---|---:|---:|",
+        "| space | arm | minus | Δ best trained acc (mean [95% interval]) | ahead | "
+        "Δ hypervolume (mean [95% interval]) | ahead | seeds |",
+        "|---|---|---|---|---:|---|---:|---:|",
     ]
-    for space in sorted(seeds.space.unique()):
-        s = seeds[(seeds.space == space) & (seeds.arm == "search")].set_index("seed")
+    for space, arm in [(sp, a) for sp in sorted(seeds.space.unique()) for a in ("search", "search_score")]:
+        s = seeds[(seeds.space == space) & (seeds.arm == arm)].set_index("seed")
+        if s.empty:
+            continue
         for other in ("random", "named"):
             o = seeds[(seeds.space == space) & (seeds.arm == other)].set_index("seed")
             common = s.index.intersection(o.index)
@@ -229,8 +240,11 @@ def paired(df: pd.DataFrame, budgets: dict[str, float]) -> str:
             for col, fmt in (("best", "+.4f"), ("hv", "+.1f")):
                 d = (s.loc[common, col] - o.loc[common, col]).to_numpy(dtype=float)
                 mean, lo, hi = mean_interval(d)
-                cells += [f"{mean:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]", f"{int((d > 0).sum())} of {len(d)}"]
-            lines.append(f"| {space} | {other} | {cells[0]} | {cells[1]} | {cells[2]} | {cells[3]} | {len(common)} |")
+                interval = f" [{lo:{fmt}}, {hi:{fmt}}]" if math.isfinite(lo) else ""
+                cells += [f"{mean:{fmt}}{interval}", f"{int((d > 0).sum())} of {len(d)}"]
+            lines.append(
+                f"| {space} | {arm} | {other} | {cells[0]} | {cells[1]} | {cells[2]} | {cells[3]} | {len(common)} |"
+            )
     return "\n".join(lines)
 
 
@@ -243,12 +257,12 @@ def proxy_stage(df: pd.DataFrame, work: Path) -> str:
     from search.driver import make_storage
 
     rows = []
-    for (space, seed, arm), g in df[df.arm.isin(["search", "random"])].groupby(["space", "seed", "arm"]):
-        sampler = "tpe" if arm == "search" else "random"
-        path = work / f"{space}-{int(seed)}-{sampler}" / "study.journal"
+    for (space, seed, arm), g in df[df.arm.isin(list(SEARCH_ARMS))].groupby(["space", "seed", "arm"]):
+        suffix = SEARCH_ARMS[arm][2]
+        path = work / f"{space}-{int(seed)}-{suffix}" / "study.journal"
         if not path.exists():
             continue
-        study = optuna.load_study(study_name=f"quality-{space}-{int(seed)}-{sampler}", storage=make_storage(str(path)))
+        study = optuna.load_study(study_name=f"quality-{space}-{int(seed)}-{suffix}", storage=make_storage(str(path)))
         res = results(study)
         ok = res[(res.state == "complete") & res.feasible.fillna(False).astype(bool) & res.score.notna()]
         top = ok.score.nlargest(5)
@@ -266,7 +280,8 @@ def proxy_stage(df: pd.DataFrame, work: Path) -> str:
         "| seeds |",
         "|---|---|---:|---:|---:|---:|---:|",
     ]
-    for (space, arm), g in table.groupby(["space", "arm"], sort=True):
+    order = {a: i for i, a in enumerate(ARMS)}
+    for (space, arm), g in sorted(table.groupby(["space", "arm"]), key=lambda kv: (kv[0][0], order[kv[0][1]])):
         lines.append(
             f"| {space} | {arm} | {g.best.mean():.3f} ± {g.best.std(ddof=0):.3f} | {g.top5.mean():.3f} | "
             f"{g.macs.mean():.2f} | {g.largest.mean():.0%} ({int(g.px.iloc[0])} px) | {len(g)} |"
@@ -275,12 +290,12 @@ def proxy_stage(df: pd.DataFrame, work: Path) -> str:
 
 
 def refined_agreement(df: pd.DataFrame) -> str:
-    """Kendall τ between the proxy score and the trained accuracy of the candidates both search arms
+    """Kendall τ between the proxy score and the trained accuracy of the candidates the search arms
     trained to the end, per space (seeds and arms pooled)."""
     from search.ground_truth import kendall_tau
 
     parts = []
-    for space, g in df[df.arm.isin(["search", "random"]) & (df.state == "complete")].groupby("space"):
+    for space, g in df[df.arm.isin(list(SEARCH_ARMS)) & (df.state == "complete")].groupby("space"):
         tau = kendall_tau(g.score.to_numpy(), g.trained_acc.to_numpy())
         parts.append(f"{space} τ {tau:+.2f} ({len(g)} candidates)")
     return "; ".join(parts)
@@ -288,6 +303,7 @@ def refined_agreement(df: pd.DataFrame) -> str:
 
 ARMS = {  # arm: (label, colour, marker)
     "search": ("search (default score, refined)", "tab:blue", "o"),
+    "search_score": ("search, score only (refined)", "tab:green", "D"),
     "random": ("random search (refined)", "tab:gray", "^"),
     "named": ("named networks", "tab:orange", "s"),
 }
@@ -340,12 +356,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--refine", type=int, default=5)
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=max(1, torch.get_num_threads()), help="torch threads per job")
+    p.add_argument("--arms", default=",".join(ARMS), help="comma list of: " + ", ".join(ARMS))
     p.add_argument("--jobs", type=int, default=1, help="arm runs at once, each in its own process")
     p.add_argument("--max-macs", type=float, default=None, help="MACs budget (default: the middle of each space)")
     p.add_argument("--epochs", type=int, default=None, help="training epochs (default: the ground-truth recipe's)")
     p.add_argument("--work", default="runs/search_quality", help="folder of the arms' studies")
     p.add_argument("--out", default=str(HERE / "results" / "search_quality.parquet"))
     args = p.parse_args(argv)
+    arms = [a for a in args.arms.split(",") if a]
+    for a in arms:
+        if a not in ARMS:
+            raise SystemExit(f"--arms: unknown arm {a!r}; valid: {', '.join(ARMS)}")
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     df = pd.read_parquet(out) if out.exists() else pd.DataFrame(columns=["space", "seed", "arm"])
@@ -358,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
         units += [
             (space, seed, arm, budgets[space])
             for seed in (int(s) for s in args.seeds.split(","))
-            for arm in ("search", "random", "named")
+            for arm in arms
             if (space, seed, arm) not in done
         ]
     print(f"{len(units)} arm runs to do ({len(done)} stored in {out})", flush=True)

@@ -74,7 +74,7 @@ def test_search_quality_runs_three_arms_and_resumes(tmp_path: Path) -> None:
     args += ["--max-macs", "150e6", "--device", "cpu", "--work", str(tmp_path / "work"), "--out", str(out)]
     bench.main(args)
     rows = pd.read_parquet(out)
-    assert set(rows.arm) == {"search", "random", "named"}
+    assert set(rows.arm) == {"search", "search_score", "random", "named"}
     assert (rows.macs <= 150e6).all() and rows.trained_acc.between(0, 1).all()
     named = rows[rows.arm == "named"]
     assert len(named) == 1 and "x0." in named.name.iloc[0]  # no named network fits: the smallest, scaled
@@ -108,7 +108,7 @@ def test_search_quality_compares_arms_seed_by_seed() -> None:
     half = 4.302653 * 0.0208167 / 3**0.5
     assert mean == pytest.approx(0.013333, abs=1e-6) and (lo, hi) == pytest.approx((mean - half, mean + half), abs=1e-5)
     table = bench.paired(df, {"a": 100e6})
-    assert "| a | random | +0.0133 [" in table and "| 2 of 3 |" in table
+    assert "| a | search | random | +0.0133 [-0.0384, +0.0650] | 2 of 3 |" in table
     assert "named" not in table  # no such arm: no row
     assert bench.mean_interval(pd.Series([0.5]).to_numpy())[0] == 0.5
 
