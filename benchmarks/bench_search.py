@@ -72,34 +72,69 @@ def main_job_settings(**changes: object) -> SearchSettings:
     return replace(settings_from_args(parser.parse_args(["search", "--no-progress"])), **changes)  # type: ignore[arg-type]
 
 
-def sampler_rows(tmp: str, samplers: list[str], trials: int | None) -> list[str]:
-    """Draws per scored trial and the wall-time share of over-budget draws, per sampler."""
-    lines = [
-        "| sampler | scored | draws | draws per scored trial | wall s | over-budget draws s | share of wall time |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-    ]
+SAMPLER_COLUMNS = (
+    "| sampler | scored | draws | draws per scored trial | wall s | over-budget draws s | share of wall time "
+    "| per over-budget draw ms | measured |"
+)
+
+
+def _commit() -> str:
+    """The short hash of the commit measured (``+`` when the working tree has changes), or ``?``."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], capture_output=True, text=True, check=False).stdout.strip()
+
+    head = git("rev-parse", "--short", "HEAD")
+    return (head + ("+" if git("status", "--porcelain", "--untracked-files=no") else "")) or "?"
+
+
+def sampler_rows(tmp: str, samplers: list[str], trials: int | None, stored: list[dict[str, object]]) -> list[str]:
+    """Draws per scored trial and the wall-time share of over-budget draws, per sampler.
+
+    Each sampler runs twice with the same seed: the first run fills the cost table with the blocks
+    its candidates use, the second is measured (the cost table a user's studies share is warm).
+    Rows replace the stored row of their sampler; the table lists every stored row."""
     cache = os.path.join(tmp, "costs-samplers.sqlite")
-    warm = main_job_settings(out=os.path.join(tmp, "warmup"), cost_cache=cache, trials=trials or 40)
-    run_search(warm)  # fills the cost table
     for sampler in samplers:
-        settings = main_job_settings(
-            out=os.path.join(tmp, f"s-{sampler}"),
-            cost_cache=cache,
-            sampler=sampler,
-            **({"trials": trials} if trials else {}),
-        )
+        changes: dict[str, object] = dict(cost_cache=cache, sampler=sampler, **({"trials": trials} if trials else {}))
+        run_search(main_job_settings(out=os.path.join(tmp, f"warm-{sampler}"), **changes))
+        settings = main_job_settings(out=os.path.join(tmp, f"s-{sampler}"), **changes)
         t0 = time.perf_counter()
         study = run_search(settings)
         wall = time.perf_counter() - t0
         df = results(study)
         over = df["status"] == "over_budget"
-        scored = int((df["status"] == "ok").sum())
-        over_s = float(df.loc[over, "duration_s"].fillna(0).sum())
-        lines.append(
-            f"| {sampler} | {scored} | {len(df)} | {len(df) / max(1, scored):.2f} | {wall:.1f} | {over_s:.2f} "
-            f"| {100 * over_s / wall:.1f}% |"
+        row = {
+            "sampler": sampler,
+            "scored": int((df["status"] == "ok").sum()),
+            "draws": len(df),
+            "wall_s": wall,
+            "over_s": float(df.loc[over, "duration_s"].fillna(0).sum()),
+            "over": int(over.sum()),
+            "measured": _commit(),
+        }
+        stored[:] = [r for r in stored if r["sampler"] != sampler] + [row]
+        print(row, flush=True)
+    return sampler_table(stored)
+
+
+def sampler_table(stored: list[dict[str, object]]) -> list[str]:
+    """The table lines of the stored rows, TPE, NSGA-II, random, GP first."""
+    lines = [SAMPLER_COLUMNS, "|---|" + "---:|" * 7 + "---|"]
+    order = {"tpe": 0, "nsga2": 1, "random": 2, "gp": 3}
+    for r in sorted(stored, key=lambda r: order.get(str(r["sampler"]), 9)):
+        over_s, wall, scored, draws, n_over = (
+            float(r["over_s"]),  # type: ignore[arg-type]
+            float(r["wall_s"]),  # type: ignore[arg-type]
+            int(r["scored"]),  # type: ignore[call-overload]
+            int(r["draws"]),  # type: ignore[call-overload]
+            int(r["over"]),  # type: ignore[call-overload]
         )
-        print(lines[-1], flush=True)
+        lines.append(
+            f"| {r['sampler']} | {scored} | {draws} | {draws / max(1, scored):.2f} | {wall:.1f} | {over_s:.2f} "
+            f"| {100 * over_s / wall:.1f}% | {1e3 * over_s / max(1, n_over):.1f} | {r['measured']} |"
+        )
     return lines
 
 
@@ -116,8 +151,14 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.samplers:
+        import pandas as pd
+
+        out = args.out.replace("search.md", "search_samplers.md")
+        rows_file = os.path.splitext(out)[0] + ".parquet"
+        stored = pd.read_parquet(rows_file).to_dict("records") if os.path.exists(rows_file) else []
         with tempfile.TemporaryDirectory() as tmp:
-            lines = sampler_rows(tmp, args.sampler_names.split(","), 20 if args.quick else None)
+            lines = sampler_rows(tmp, args.sampler_names.split(","), 20 if args.quick else None, stored)
+        pd.DataFrame(stored).to_parquet(rows_file, index=False)
         load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",)
         settings = main_job_settings()
         text = "\n".join(
@@ -125,17 +166,19 @@ def main() -> None:
                 "# Over-budget draws per sampler",
                 "",
                 f"The main job (`metablock search`: space {settings.space}, score {settings.score.score}, MACs budget "
-                f"{(settings.max_macs or 0) / 1e6:g}M, {settings.trials} scored trials) once per sampler on a warm "
-                f"cost table. Command: `python benchmarks/bench_search.py --samplers --sampler-names "
-                f"{args.sampler_names}{' --quick' if args.quick else ''}`"
+                f"{(settings.max_macs or 0) / 1e6:g}M, {settings.trials} scored trials) once per sampler on a cost "
+                "table warmed by a first run of the same study. Command: `python benchmarks/bench_search.py "
+                f"--samplers --sampler-names {args.sampler_names}{' --quick' if args.quick else ''}`"
                 f"; torch {torch.__version__}, {args.threads} threads, {processor()}, {os.cpu_count()} cores, load "
-                f"average after the run {load[0]:.1f}. Over-budget draws take no scored slot; their time is the "
-                "sum of their trial durations (sampling, costs, storage).",
+                f"average after the last run {load[0]:.1f}. Over-budget draws take no scored slot; their time is the "
+                "sum of their trial durations (sampling, costs, storage). Rows accumulate in the Parquet file "
+                "beside this table (one per sampler, with the commit it was measured on; `+`: with uncommitted "
+                "changes).",
                 "",
                 *lines,
             ]
         )
-        save(text + "\n", args.out.replace("search.md", "search_samplers.md"))
+        save(text + "\n", out)
         return
     studies = {  # label: (settings changes, trials)
         "default (the main job: emo, predictor@2/7 res, 300M)": (None, 40),

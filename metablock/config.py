@@ -836,11 +836,70 @@ def _shiftmax_from_dict(name: str, value: dict[str, Any]) -> ShiftMaxConfig:
     return ShiftMaxConfig(**inner)
 
 
+class IdentityMemo:
+    """Results of a pure function of one immutable object (and hashable extras), looked up by the
+    object's identity, not its equality: configs that compare equal may still differ in how a value
+    is written (``4`` or ``4.0``), and a result must come from the very object it is asked for.
+
+    Each entry holds its object, so an identity is never reused while its entry lives; the memo is
+    emptied when it holds ``size`` entries. Search spaces decode the same few thousand block configs
+    over and over; this makes building a candidate's config a lookup after the first time.
+    """
+
+    def __init__(self, size: int = 1 << 14) -> None:
+        self.size = size
+        self._entries: dict[Any, tuple[Any, Any]] = {}
+
+    def get(self, obj: Any, extra: Any = ()) -> Any:
+        """The stored result for ``obj`` and ``extra``, or ``None``."""
+        hit = self._entries.get((id(obj), extra))
+        return hit[1] if hit is not None and hit[0] is obj else None
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def put(self, obj: Any, result: Any, extra: Any = ()) -> Any:
+        if len(self._entries) >= self.size:
+            self._entries.clear()
+        self._entries[(id(obj), extra)] = (obj, result)
+        return result
+
+
+def typed(items: Any) -> tuple[Any, ...] | None:
+    """A hashable key of ``(name, value)`` pairs that tells ``4`` from ``4.0`` and ``True`` from
+    ``1``, or ``None`` when a value cannot be hashed."""
+    key = tuple((name, type(value), value) for name, value in items)
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+_CANONICAL = IdentityMemo()
+_REPLACED = IdentityMemo()
+
+
+def replaced(cfg: BlockConfig, changes: dict[str, Any]) -> BlockConfig:
+    """``cfg.replace(**changes)``, memoised by ``cfg``'s identity and the typed changes."""
+    key = typed(sorted(changes.items()))
+    if key is None:
+        return cfg.replace(**changes)
+    hit = _REPLACED.get(cfg, key)
+    return hit if hit is not None else _REPLACED.put(cfg, cfg.replace(**changes), key)
+
+
 def canonical(cfg: BlockConfig) -> BlockConfig:
     """``cfg`` without explicit ``hidden_chs`` / ``se_chs`` where its own rules give the same widths.
 
     Two configs that build the same block then compare equal, whichever way they were written.
+    (Memoised by the config's identity; a config is immutable.)
     """
+    hit = _CANONICAL.get(cfg)
+    return hit if hit is not None else _CANONICAL.put(cfg, _canonical(cfg))
+
+
+def _canonical(cfg: BlockConfig) -> BlockConfig:
     for key in ("hidden_chs", "se_chs"):
         if getattr(cfg, key) is None:
             continue

@@ -40,6 +40,7 @@ from .config import (
     PADDINGS,
     Act,
     BlockConfig,
+    IdentityMemo,
     ShiftMaxConfig,
     _shiftmax_from_dict,
     canonical,
@@ -48,6 +49,7 @@ from .config import (
     check_weights_fit,
     load_text,
     make_divisible,
+    replaced,
 )
 from .errors import ConfigError, unknown
 from .layers import ChannelShuffle, ConvNormAct, create_act, create_norm, run
@@ -426,7 +428,7 @@ class NetConfig:
                     if i >= stage.depth:  # added by depth_mult: the stage's last written block, repeated
                         cfg = _repeat(blocks[stage.depth - 1], width)
                     else:
-                        cfg = stage.block.replace(**changes)
+                        cfg = replaced(stage.block, changes)
                 except ConfigError as exc:
                     raise ConfigError(f"stage {si} block {i}: {exc}") from None
                 if self.drop_path_rate and cfg.shortcut != "none" and index >= 0:
@@ -797,8 +799,17 @@ def build(cfg: NetConfig, *, features_only: bool = False) -> MetaNet:
 _PER_BLOCK = ("in_chs", "out_chs", "stride")
 
 
+_FIELDS = IdentityMemo()
+
+
+def _fields(cfg: BlockConfig) -> dict[str, Any]:
+    """``cfg.to_dict()``, memoised by identity (read only)."""
+    hit = _FIELDS.get(cfg)
+    return hit if hit is not None else _FIELDS.put(cfg, cfg.to_dict())
+
+
 def _diff(cfg: BlockConfig, template: BlockConfig) -> dict[str, Any]:
-    a, b = cfg.to_dict(), template.to_dict()
+    a, b = _fields(cfg), _fields(template)
     return {k: getattr(cfg, k) for k in a if k not in _PER_BLOCK and a[k] != b[k]}
 
 

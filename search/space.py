@@ -44,10 +44,12 @@ from metablock.config import (
     MAX_KERNEL,
     MAX_RATIO,
     MAX_STAGE_DEPTH,
+    IdentityMemo,
     canonical,
     check_data,
     load_text,
     make_divisible,
+    typed,
 )
 from metablock.errors import unknown
 from metablock.network import MAX_RESOLUTION, group_blocks
@@ -75,6 +77,9 @@ class BlockChoice:
 
 
 Builder = Callable[[BlockChoice], BlockConfig]
+
+#: block configs built by ``SearchSpace._block``, by operator (identity), choice and ``norm_eps``
+_BLOCKS = IdentityMemo()
 
 
 @dataclass(frozen=True)
@@ -739,6 +744,19 @@ class SearchSpace:
         return Candidate(net=net, resolution=int(resolution), arch=arch)
 
     def _block(self, op_name: str, choice: BlockChoice) -> BlockConfig:
+        # a pure function of the operator, the choice and the space's norm_eps: decoding draws the same
+        # few thousand blocks again and again, so each is built (and validated) once
+        op = OPS.get(op_name)
+        key = typed(vars(choice).items())
+        extra = (op_name, self.norm_eps, key)
+        hit = _BLOCKS.get(op, extra) if key is not None else None
+        if hit is None:
+            hit = self._build_block(op_name, choice)
+            if key is not None:
+                _BLOCKS.put(op, hit, extra)
+        return hit
+
+    def _build_block(self, op_name: str, choice: BlockChoice) -> BlockConfig:
         try:
             cfg = OPS.get(op_name).build(choice)
             if self.norm_eps is not None and cfg.norm_eps != self.norm_eps:

@@ -117,3 +117,15 @@ def test_main_job_settings_are_the_cli_defaults() -> None:
     bench = _load("bench_search")
     settings = bench.main_job_settings(trials=7)
     assert settings.trials == 7 and settings.space == "emo" and settings.max_macs == 300e6
+
+
+def test_the_sampler_table_lists_every_stored_row_with_its_share() -> None:
+    bench = _load("bench_search")
+    rows = [
+        dict(sampler="random", scored=40, draws=465, wall_s=20.0, over_s=2.0, over=425, measured="abc+"),
+        dict(sampler="tpe", scored=40, draws=60, wall_s=10.0, over_s=0.2, over=20, measured="abc"),
+    ]
+    lines = bench.sampler_table(rows)
+    assert lines[2] == "| tpe | 40 | 60 | 1.50 | 10.0 | 0.20 | 2.0% | 10.0 | abc |"
+    assert lines[3] == "| random | 40 | 465 | 11.62 | 20.0 | 2.00 | 10.0% | 4.7 | abc+ |"
+    assert len(lines) == 4 and lines[0].count("|") == lines[1].count("|")

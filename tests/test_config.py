@@ -94,3 +94,26 @@ def test_widths_are_derived_in_one_place() -> None:
     cfg = block_config("micro_block_a")
     w = cfg.widths()
     assert w["mixer_out"] == cfg.in_chs * cfg.factor_mults[0] * cfg.factor_mults[1]
+
+
+def test_memoised_config_steps_keep_each_value_as_written() -> None:
+    """``canonical`` and ``replaced`` are memoised by identity: equal configs that write a value
+    differently (4 or 4.0) each get their own result, and a memo hit is the first result itself."""
+    from metablock.config import canonical, replaced
+
+    as_int = BlockConfig(in_chs=16, out_chs=16, exp_ratio=4, hidden_chs=64)
+    as_float = BlockConfig(in_chs=16, out_chs=16, exp_ratio=4.0, hidden_chs=64)
+    assert as_int == as_float
+    a, b = canonical(as_int), canonical(as_float)
+    assert a.hidden_chs is None and b.hidden_chs is None  # the derived width was dropped from both
+    assert type(a.exp_ratio) is int and type(b.exp_ratio) is float
+    assert canonical(as_int) is a
+    r1, r2 = replaced(a, {"out_chs": 24, "exp_ratio": 6}), replaced(a, {"out_chs": 24, "exp_ratio": 6.0})
+    assert type(r1.exp_ratio) is int and type(r2.exp_ratio) is float
+    assert replaced(a, {"exp_ratio": 6, "out_chs": 24}) is r1  # the same changes in another order
+    assert r1 == a.replace(out_chs=24, exp_ratio=6)
+    with pytest.raises(ConfigError, match="stride=3"):  # errors are not memoised away
+        replaced(a, {"stride": 3})
+    with pytest.raises(ConfigError, match="stride=3"):
+        replaced(a, {"stride": 3})
+    assert replaced(a, {"expand_shuffle": [2]}).expand_shuffle == (2,)  # an unhashable value: built, not memoised

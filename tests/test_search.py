@@ -6,6 +6,7 @@ import dataclasses
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pandas as pd
@@ -284,6 +285,28 @@ def test_short_training_learns_digits_and_reports_progress() -> None:
     assert acc > 0.3  # ten classes: chance is 0.1
 
 
+@pytest.mark.parametrize("name", ["emo", "mobilenet", "micronet"])
+def test_memoised_blocks_equal_freshly_built_ones(name: str) -> None:
+    """Decoding builds each (operator, choice) block once; every candidate's blocks equal a fresh build."""
+    from search.space import _BLOCKS
+
+    space = get_space(name)
+    _BLOCKS.clear()  # (other tests decode these spaces too)
+    calls: list[tuple[str, Any]] = []
+    real = space._build_block
+    object.__setattr__(space, "_build_block", lambda op, choice: calls.append((op, choice)) or real(op, choice))
+    try:
+        for seed in range(8):
+            space.random(seed)
+    finally:
+        object.__delattr__(space, "_build_block")
+    assert calls and len(calls) == len(set(calls))  # each distinct block built once, then looked up
+    for op, choice in set(calls):
+        hit = space._block(op, choice)
+        fresh = space._build_block(op, choice)
+        assert hit == fresh and hit.to_dict() == fresh.to_dict()
+
+
 def test_score_settings_reject_bad_values() -> None:
     with pytest.raises(ConfigError, match="unknown score 'nasbot'"):
         ScoreSettings(score="nasbot")
@@ -338,6 +361,83 @@ def test_over_budget_draws_take_no_scored_slot_but_teach_the_sampler(tmp_path: P
     # resuming with more trials draws on until the new number is scored
     again = run_search(tiny_settings(tmp_path, trials=7, max_macs=6e5, sampler="tpe"))
     assert sum(t.user_attrs.get("status") == "ok" for t in again.get_trials(deepcopy=False)) == 7
+
+
+def test_an_over_budget_draw_writes_its_choices_at_once_and_never_syncs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from search.driver import _journal_class
+
+    journal = _journal_class()
+    writes: list[tuple[list[dict[str, Any]], bool]] = []  # per append: its records, whether it synced
+    real_write, real_fsync = journal._write, os.fsync
+    synced = [False]
+
+    def write(self: Any, logs: list[dict[str, Any]]) -> None:
+        synced[0] = False
+        real_write(self, logs)
+        writes.append((list(logs), synced[0]))
+
+    monkeypatch.setattr(journal, "_write", write)
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.__setitem__(0, True) or real_fsync(fd))
+    study = run_search(tiny_settings(tmp_path, trials=3, max_macs=6e5, sampler="random"))
+    trials = study.get_trials(deepcopy=False)
+    over = [t for t in trials if t.user_attrs.get("status") == "over_budget"]
+    assert len(over) >= 2
+    for t in over:
+        mine = [(logs, sync) for logs, sync in writes if any(log.get("trial_id") == t._trial_id for log in logs)]
+        assert not any(sync for _, sync in mine)  # no record of an over-budget draw syncs the disk
+        with_params = [logs for logs, _ in mine if any(log["op_code"] == 5 for log in logs)]
+        assert len(with_params) == 1  # every choice in one append, with its costs and budget checks
+        assert {"arch", "macs", "status", "reason"} <= {k for log in with_params[0] for k in log.get("user_attr", {})}
+        assert len(mine) <= 4  # worker, first heartbeat, the draw, its end
+    scored = {t._trial_id for t in trials if t.user_attrs.get("status") == "ok"}
+    ends = [sync for logs, sync in writes for log in logs if log["op_code"] == 6 and log["trial_id"] in scored]
+    assert len(ends) == 3 and all(ends)  # a scored trial's end syncs
+
+
+def test_the_census_kept_on_the_study_counts_like_a_full_pass() -> None:
+    import random
+
+    from optuna.trial import TrialState
+
+    from search.driver import FAULT, _census, counted, over_budget
+
+    def full(study: Any, before: int | None) -> tuple[int, int]:
+        live = ("RUNNING",) if before is None else ("RUNNING", "WAITING")
+        ts = [t for t in study.get_trials(deepcopy=False) if before is None or t.number < before]
+        return (
+            sum(counted(t) or t.state.name in live for t in ts),
+            sum(over_budget(t) and not counted(t) for t in ts),
+        )
+
+    rng = random.Random(0)
+    study = optuna.create_study()
+    running: list[Any] = []
+    for step in range(300):
+        kind = rng.choice(["ok", "over", "fault", "lost", "run", "wait", "end"])
+        if kind == "end" and running:  # a running trial ends: it may be anywhere before the last
+            trial = running.pop(rng.randrange(len(running)))
+            study.tell(trial, 1.0)
+        elif kind == "wait":
+            study.enqueue_trial({}, skip_if_exists=False)
+        elif kind != "end":
+            trial = study.ask()
+            if kind == "run":
+                running.append(trial)
+            elif kind == "ok":
+                study.tell(trial, 1.0)
+            elif kind == "over":
+                trial.set_user_attr("status", "over_budget")
+                study.tell(trial, state=TrialState.PRUNED)
+            else:
+                if kind == "fault":
+                    trial.set_user_attr(FAULT, "x")
+                study.tell(trial, state=TrialState.FAIL)
+        before = rng.choice([None, rng.randrange(len(study.trials) + 1)])
+        assert _census(study, before) == full(study, before), step
 
 
 def test_a_budget_that_excludes_the_space_stops_with_a_warning(tmp_path: Path) -> None:

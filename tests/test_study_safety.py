@@ -66,29 +66,83 @@ def test_a_journal_torn_at_every_byte_of_its_last_record_is_repaired_and_stays_a
         assert err.count("\n") == 1 and "torn or unreadable record" in err and backup.name in err
 
 
-def test_the_journal_syncs_when_a_trial_starts_or_ends_not_per_record(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
-
-    path = tmp_path / "study.journal"
-    study = optuna.create_study(storage=make_storage(str(path)), study_name="metablock")
+def _fsyncs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     synced: list[int] = []
     real = os.fsync
     monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or real(fd))
+    return synced
+
+
+def _plain(path: Path) -> Any:
+    """The study read back through Optuna's own journal backend."""
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    return optuna.load_study(study_name="metablock", storage=JournalStorage(JournalFileBackend(str(path))))
+
+
+def test_the_journal_syncs_when_a_trial_ends_not_per_record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "study.journal"
+    study = optuna.create_study(storage=make_storage(str(path)), study_name="metablock")
+    synced = _fsyncs(monkeypatch)
     trial = study.ask()
     params = {f"x{i}": trial.suggest_int(f"x{i}", 0, 9) for i in range(20)}
     trial.set_user_attr("config", {"name": "net"})
     trial.report(0.5, step=1)
-    assert len(synced) == 1  # the trial's creation; 22 records written without a sync
+    assert synced == []  # its creation and 22 records written without a sync
     study.tell(trial, 1.0)
-    assert len(synced) == 2  # its end syncs the file, and every record before it
+    assert len(synced) == 1  # its end syncs the file, and every record before it
+    study.enqueue_trial({"x0": 3})
+    assert len(synced) == 2  # a trial enqueued (created waiting) is the user's: it syncs
     # every record is one of Optuna's own: its own backend reads the study back whole
-    plain = optuna.load_study(study_name="metablock", storage=JournalStorage(JournalFileBackend(str(path))))
-    (back,) = plain.get_trials(deepcopy=False)
+    back = _plain(path).get_trials(deepcopy=False)[0]
     assert back.params == params and back.user_attrs == {"config": {"name": "net"}} and back.value == 1.0
     assert back.intermediate_values == {1: 0.5}
+
+
+def test_held_records_are_written_in_one_append_in_their_order(tmp_path: Path) -> None:
+    import threading
+
+    from search.driver import _held
+
+    path = tmp_path / "study.journal"
+    study = optuna.create_study(storage=make_storage(str(path)), study_name="metablock")
+    trial = study.ask()
+    size = path.stat().st_size
+    with _held(study):
+        params = {f"x{i}": trial.suggest_int(f"x{i}", 0, 9) for i in range(10)}
+        trial.set_user_attr("arch", {"depth": 3})
+        assert path.stat().st_size == size  # held in memory
+        other = threading.Thread(target=lambda: trial.set_user_attr("heartbeat", 1.5))
+        other.start()
+        other.join()
+        assert path.stat().st_size > size  # another thread's record (the heartbeat) is written at once
+        size = path.stat().st_size
+        trial.set_user_attr("status", "x")
+        assert path.stat().st_size == size
+        study.set_user_attr("note", "n")  # a record that must be read back: the held ones go first
+        records = [json.loads(line) for line in path.read_text().splitlines()]
+        assert [r["op_code"] for r in records[-13:]] == [5] * 10 + [8, 8, 2]  # params, attrs, study attr
+        trial.set_user_attr("reason", "y")
+    study.tell(trial, 2.0)
+    back = _plain(path).get_trials(deepcopy=False)[0]
+    assert back.params == params and back.value == 2.0
+    assert back.user_attrs == {"arch": {"depth": 3}, "heartbeat": 1.5, "status": "x", "reason": "y"}
+
+
+def test_a_lazy_end_is_synced_by_the_next_synced_record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from search.driver import _lazy
+
+    path = tmp_path / "study.journal"
+    study = optuna.create_study(storage=make_storage(str(path)), study_name="metablock")
+    synced = _fsyncs(monkeypatch)
+    trial = study.ask()
+    with _lazy(study):
+        study.tell(trial, state=TrialState.PRUNED)
+    assert synced == []
+    assert _plain(path).get_trials(deepcopy=False)[0].state == TrialState.PRUNED  # written, not synced
+    study.tell(study.ask(), 1.0)
+    assert len(synced) == 1
 
 
 def test_a_last_record_missing_only_its_newline_is_kept(tmp_path: Path) -> None:
