@@ -31,7 +31,7 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from _report import processor, save  # noqa: E402
-from bench_search import main_job_settings  # noqa: E402
+from bench_search import _commit, main_job_settings  # noqa: E402
 
 from search.driver import run_search  # noqa: E402
 from search.results import results  # noqa: E402
@@ -56,6 +56,11 @@ def measure(df: pd.DataFrame, window: int) -> dict[str, float]:
         "in_trial_other_ms": 1e3 * max(0.0, inside - suggest - max(0.0, costs)) / n,
         "between_ms": 1e3 * max(0.0, wall - inside) / n,
     }
+
+
+def _measured(row: pd.Series) -> str:
+    commit = row.get("commit")
+    return commit if isinstance(commit, str) and commit else "before e288d24"  # rows from before the column
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                 grow_s = time.perf_counter() - t0
                 df = results(study)
                 row = {"sampler": sampler, "storage": storage, "size": size, "draws": len(df), "grow_s": grow_s,
-                       "command": command}  # fmt: skip
+                       "command": command, "commit": _commit()}  # fmt: skip
                 row.update(measure(df, args.window))
                 rows.append(row)
                 pd.DataFrame(rows).to_parquet(out.with_suffix(".tmp"), index=False)
@@ -105,8 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     table = pd.DataFrame(rows)
     lines = [
         "| sampler | storage | size | draws | per trial ms | suggest ms | costs+writes ms | in-trial other ms "
-        "| between ms | vs smallest size |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| between ms | vs smallest size | measured |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for (sampler, storage), g in table.groupby(["sampler", "storage"], sort=False):
         base = g[g["size"] == g["size"].min()]["per_trial_ms"].iloc[0]
@@ -114,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
             lines.append(
                 f"| {sampler} | {storage} | {int(r['size'])} | {int(r['draws'])} | {r['per_trial_ms']:.1f} | "
                 f"{r['suggest_ms']:.1f} | {r['costs_writes_ms']:.1f} | {r['in_trial_other_ms']:.1f} | "
-                f"{r['between_ms']:.1f} | {r['per_trial_ms'] / base:.2f}x |"
+                f"{r['between_ms']:.1f} | {r['per_trial_ms'] / base:.2f}x | {_measured(r)} |"
             )
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     commands = list(dict.fromkeys(str(c) for c in table.get("command", pd.Series(dtype=str)).dropna()))
@@ -124,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
             "",
             f"The main job's space and budget with the `params` score; the last {args.window} trials after "
             f"growing the study to each size. Machine: {processor()}, {os.cpu_count()} cores, load {load:.1f} "
-            "at the last run. Rows accumulate in the Parquet file; the commands that made them:",
+            "at the last run. Rows accumulate in the Parquet file (`measured`: the commit; `+` with uncommitted "
+            "changes); the commands that made them:",
             "",
             *[f"- `{c}`" for c in commands],
             "",
