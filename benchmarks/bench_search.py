@@ -79,14 +79,15 @@ SAMPLER_COLUMNS = (
 
 
 def _commit() -> str:
-    """The short hash of the commit measured (``+`` when the working tree has changes), or ``?``."""
+    """The short hash of the commit measured (``+`` when the code has uncommitted changes), or ``?``."""
     import subprocess
 
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], capture_output=True, text=True, check=False).stdout.strip()
 
     head = git("rev-parse", "--short", "HEAD")
-    return (head + ("+" if git("status", "--porcelain", "--untracked-files=no") else "")) or "?"
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", "metablock", "search", "benchmarks/*.py")
+    return (head + ("+" if changed else "")) or "?"
 
 
 def sampler_rows(tmp: str, samplers: list[str], trials: int | None, stored: list[dict[str, object]]) -> list[str]:
