@@ -209,7 +209,7 @@ def make_storage(url: str, *, heartbeat_s: float = 10.0, grace_s: float = 120.0)
     machine; use the journal file or PostgreSQL for more. Anything else is a path to Optuna's
     journal file (safe for many processes on one machine or on a shared file system with locks).
     """
-    from optuna.storages import JournalStorage, RDBStorage
+    from optuna.storages import RDBStorage
 
     _quiet()
     if "://" in url:
@@ -260,7 +260,7 @@ def make_storage(url: str, *, heartbeat_s: float = 10.0, grace_s: float = 120.0)
         path.parent.mkdir(parents=True, exist_ok=True)
         backend = trial_durable_journal(path)
         repair_journal(path)
-        return JournalStorage(backend)
+        return _journal_storage_class()(backend)
     except OSError as exc:
         raise ConfigError(f"cannot open journal storage {url!r}: {exc.strerror or exc}") from None
 
@@ -384,6 +384,69 @@ def _journal_class() -> Any:
 
     _JOURNAL_CLASS = TrialDurableJournal
     return _JOURNAL_CLASS
+
+
+_JOURNAL_STORAGE_CLASS: Any = None
+
+
+def _journal_storage_class() -> Any:
+    """Optuna's ``JournalStorage``, with the unfinished trials of a study found without a full scan.
+
+    Every ``study.ask()`` lists the study's WAITING trials (to run enqueued ones first), and the
+    driver's census looks at trials that can still change; Optuna's journal answers both by going
+    through every trial, which at 50,000 draws is most of a draw's time. A finished trial never
+    changes state, so this storage keeps, per study, the numbers of the trials still unfinished at the
+    last look and looks only at those and at new trials."""
+    global _JOURNAL_STORAGE_CLASS
+    if _JOURNAL_STORAGE_CLASS is not None:
+        return _JOURNAL_STORAGE_CLASS
+    import copy
+
+    from optuna.storages import JournalStorage
+
+    class ByNumber:
+        """A study's trials by number, read from the journal's replay without copying the list."""
+
+        def __init__(self, ids: list[int], trials: dict[int, Any]) -> None:
+            self._ids, self._trials = ids, trials
+
+        def __len__(self) -> int:
+            return len(self._ids)
+
+        def __getitem__(self, number: int) -> Any:
+            return self._trials[self._ids[number]]
+
+    class SearchJournalStorage(JournalStorage):
+        def __init__(self, backend: Any) -> None:
+            super().__init__(backend)
+            self._open: dict[int, tuple[int, list[int]]] = {}  # study id: (numbers looked at, unfinished ones)
+
+        def __setstate__(self, state: dict[Any, Any]) -> None:
+            super().__setstate__(state)
+            self._open = {}
+
+        def numbered(self, study_id: int) -> Any:
+            """The study's trials by number after one read of the file (``len`` and ``[number]``)."""
+            with self._thread_lock:
+                self._sync_with_backend()
+            replay = self._replay_result
+            try:
+                return ByNumber(replay._study_id_to_trial_ids[study_id], replay._trials)
+            except AttributeError:  # an Optuna whose journal keeps its trials otherwise
+                return super().get_all_trials(study_id, deepcopy=False)
+
+        def get_all_trials(self, study_id: int, deepcopy: bool = True, states: Any = None) -> list[Any]:
+            if states is None or any(state.is_finished() for state in states):
+                return super().get_all_trials(study_id, deepcopy=deepcopy, states=states)
+            view = self.numbered(study_id)
+            scanned, was_open = self._open.get(study_id, (0, []))
+            still = [n for n in [*was_open, *range(scanned, len(view))] if not view[n].state.is_finished()]
+            self._open[study_id] = (len(view), still)
+            out = [view[n] for n in still if view[n].state in states]
+            return copy.deepcopy(out) if deepcopy else out
+
+    _JOURNAL_STORAGE_CLASS = SearchJournalStorage
+    return _JOURNAL_STORAGE_CLASS
 
 
 def _journal_of(study: Any) -> Any:
@@ -667,33 +730,42 @@ def _taken(study: Any, before: int | None = None) -> int:
 
 
 def _census(study: Any, before: int | None = None) -> tuple[int, int]:
-    """``(taken, over budget)``: :func:`_taken` and the number of over-budget draws, in one pass.
+    """``(taken, over budget)``: :func:`_taken` and the number of over-budget draws.
 
-    A finished trial never changes, so the counts of the study's leading run of finished trials are
-    kept on the study object and only the trials after it are looked at again: a check costs the
-    same in a study of 50,000 draws as in one of 100 (apart from listing the trials)."""
+    A finished trial never changes, so its share is counted once and kept on the study object with
+    the numbers of the trials that were still unfinished; a check looks only at those and at trials
+    new since the last one: on the journal it costs the same in a study of 50,000 draws as in one of
+    100."""
     live = ("RUNNING",) if before is None else ("RUNNING", "WAITING")
-    trials = study.get_trials(deepcopy=False)  # in number order: trials[i].number == i
-    settled, taken, over = study.__dict__.get("_metablock_census", (0, 0, 0))
-    if settled > len(trials):  # another study object under the same name: count afresh
-        settled, taken, over = 0, 0, 0
-    while settled < len(trials) and trials[settled].state.is_finished():
-        t = trials[settled]
-        if counted(t):
-            taken += 1
+    view = _numbered(study)
+    memo = study.__dict__.setdefault("_metablock_census", {"scanned": 0, "open": [], "taken": 0, "over": 0})
+    still = []
+    for number in [*memo["open"], *range(memo["scanned"], len(view))]:
+        t = view[number]
+        if not t.state.is_finished():
+            still.append(number)
+        elif counted(t):
+            memo["taken"] += 1
         elif over_budget(t):
-            over += 1
-        settled += 1
-    study.__dict__["_metablock_census"] = (settled, taken, over)
-    end = len(trials) if before is None else before
-    if end < settled:  # (a retry's check looks at trials before its own number only)
-        settled, taken, over = 0, 0, 0
-    for t in trials[settled:end]:
-        if counted(t) or t.state.name in live:
-            taken += 1
-        elif over_budget(t):
-            over += 1
+            memo["over"] += 1
+    memo["open"], memo["scanned"] = still, len(view)
+    taken, over = memo["taken"], memo["over"]
+    taken += sum(1 for n in still if (before is None or n < before) and view[n].state.name in live)
+    for number in range(before if before is not None else len(view), len(view)):
+        t = view[number]  # finished trials from ``before`` on were counted above: take them out
+        if t.state.is_finished() and counted(t):
+            taken -= 1
+        elif t.state.is_finished() and over_budget(t):
+            over -= 1
     return taken, over
+
+
+def _numbered(study: Any) -> Any:
+    """The study's trials by number (``len`` and ``[number]``): the journal's without listing them all."""
+    storage = study._storage
+    if hasattr(storage, "numbered"):
+        return storage.numbered(study._study_id)
+    return study.get_trials(deepcopy=False)
 
 
 class OverBudgetLimit(RuntimeWarning):
@@ -1133,7 +1205,7 @@ def _run_inline(settings: SearchSettings, quota: int, deadline: float | None, ba
     def update(study: Any, trial: Any) -> None:
         if bar is None:
             return
-        frozen = study.get_trials(deepcopy=False)[trial.number]
+        frozen = study._storage.get_trial(trial._trial_id)
         drawn[0] += 1
         if over_budget(frozen):
             drawn[1] += 1

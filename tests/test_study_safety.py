@@ -302,3 +302,36 @@ def _fast() -> dict[str, Any]:
     from test_search import FAST
 
     return json.loads(json.dumps(FAST.to_dict()))
+
+
+def test_the_journal_lists_unfinished_trials_like_optunas_own(tmp_path: Path) -> None:
+    """Asking for waiting or running trials (every ask does) looks only at trials that were unfinished
+    or new, and answers what Optuna's own journal storage answers at every step."""
+    import random
+
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    path = tmp_path / "study.journal"
+    study = optuna.create_study(storage=make_storage(str(path)), study_name="metablock")
+    plain = JournalStorage(JournalFileBackend(str(path)))
+    rng = random.Random(1)
+    running: list[Any] = []
+    for step in range(120):
+        kind = rng.choice(["ask", "run", "enqueue", "end"])
+        if kind == "enqueue":
+            study.enqueue_trial({"x": rng.random()}, skip_if_exists=False)
+        elif kind == "end" and running:
+            study.tell(running.pop(rng.randrange(len(running))), 1.0)
+        else:
+            trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})  # runs enqueued ones first
+            running.append(trial) if kind == "run" else study.tell(trial, 0.5)
+        for states in [(TrialState.WAITING,), (TrialState.RUNNING,), (TrialState.RUNNING, TrialState.WAITING)]:
+            ours = study._storage.get_all_trials(study._study_id, deepcopy=False, states=states)
+            theirs = plain.get_all_trials(study._study_id, deepcopy=False, states=states)
+            assert [t.number for t in ours] == [t.number for t in theirs], (step, states)
+        view = study._storage.numbered(study._study_id)
+        assert [view[n].number for n in range(len(view))] == [t.number for t in plain.get_all_trials(0, False)]
+    scanned, still = study._storage._open[study._study_id]
+    unfinished = [t.number for t in plain.get_all_trials(0, False) if not t.state.is_finished()]
+    assert scanned == len(study.trials) and still == unfinished and still  # only these are looked at again
