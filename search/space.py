@@ -747,8 +747,8 @@ class SearchSpace:
         # a pure function of the operator, the choice and the space's norm_eps: decoding draws the same
         # few thousand blocks again and again, so each is built (and validated) once
         op = OPS.get(op_name)
-        key = typed(vars(choice).items())
-        extra = (op_name, self.norm_eps, key)
+        key = typed([*vars(choice).items(), ("norm_eps", self.norm_eps)])  # None: a value cannot be hashed
+        extra = (op_name, key)
         hit = _BLOCKS.get(op, extra) if key is not None else None
         if hit is None:
             hit = self._build_block(op_name, choice)
