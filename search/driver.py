@@ -42,6 +42,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import multiprocessing as mp
 import os
@@ -307,13 +308,8 @@ def trial_durable_journal(path: str | Path) -> Any:
     return _journal_class()(str(path))
 
 
-_JOURNAL_CLASS: Any = None
-
-
+@functools.cache
 def _journal_class() -> Any:
-    global _JOURNAL_CLASS
-    if _JOURNAL_CLASS is not None:
-        return _JOURNAL_CLASS
     import contextlib
     import json
     import threading
@@ -382,13 +378,10 @@ def _journal_class() -> Any:
             finally:
                 self._local.lazy = before
 
-    _JOURNAL_CLASS = TrialDurableJournal
-    return _JOURNAL_CLASS
+    return TrialDurableJournal
 
 
-_JOURNAL_STORAGE_CLASS: Any = None
-
-
+@functools.cache
 def _journal_storage_class() -> Any:
     """Optuna's ``JournalStorage``, with the unfinished trials of a study found without a full scan.
 
@@ -397,9 +390,6 @@ def _journal_storage_class() -> Any:
     through every trial, which at 50,000 draws is most of a draw's time. A finished trial never
     changes state, so this storage keeps, per study, the numbers of the trials still unfinished at the
     last look and looks only at those and at new trials."""
-    global _JOURNAL_STORAGE_CLASS
-    if _JOURNAL_STORAGE_CLASS is not None:
-        return _JOURNAL_STORAGE_CLASS
     import copy
 
     from optuna.storages import JournalStorage
@@ -439,34 +429,28 @@ def _journal_storage_class() -> Any:
             if states is None or any(state.is_finished() for state in states):
                 return super().get_all_trials(study_id, deepcopy=deepcopy, states=states)
             view = self.numbered(study_id)
-            scanned, was_open = self._open.get(study_id, (0, []))
-            still = [n for n in [*was_open, *range(scanned, len(view))] if not view[n].state.is_finished()]
+            still, _ = _settle(view, *self._open.get(study_id, (0, [])))
             self._open[study_id] = (len(view), still)
             out = [view[n] for n in still if view[n].state in states]
             return copy.deepcopy(out) if deepcopy else out
 
-    _JOURNAL_STORAGE_CLASS = SearchJournalStorage
-    return _JOURNAL_STORAGE_CLASS
+    return SearchJournalStorage
 
 
-def _journal_of(study: Any) -> Any:
-    """The study's :func:`trial_durable_journal` backend, or ``None`` (another storage)."""
+def _journal_mode(study: Any, mode: str) -> Any:
+    """The study's journal backend's ``held()`` or ``lazy()`` block; nothing for another storage."""
+    import contextlib
+
     backend = getattr(getattr(study, "_storage", None), "_backend", None)
-    return backend if _JOURNAL_CLASS is not None and isinstance(backend, _JOURNAL_CLASS) else None
+    return getattr(backend, mode)() if isinstance(backend, _journal_class()) else contextlib.nullcontext()
 
 
 def _held(study: Any) -> Any:
-    import contextlib
-
-    journal = _journal_of(study)
-    return journal.held() if journal is not None else contextlib.nullcontext()
+    return _journal_mode(study, "held")
 
 
 def _lazy(study: Any) -> Any:
-    import contextlib
-
-    journal = _journal_of(study)
-    return journal.lazy() if journal is not None else contextlib.nullcontext()
+    return _journal_mode(study, "lazy")
 
 
 #: a damaged tail longer than this is refused rather than cut off (a torn record is one record)
@@ -739,15 +723,9 @@ def _census(study: Any, before: int | None = None) -> tuple[int, int]:
     live = ("RUNNING",) if before is None else ("RUNNING", "WAITING")
     view = _numbered(study)
     memo = study.__dict__.setdefault("_metablock_census", {"scanned": 0, "open": [], "taken": 0, "over": 0})
-    still = []
-    for number in [*memo["open"], *range(memo["scanned"], len(view))]:
-        t = view[number]
-        if not t.state.is_finished():
-            still.append(number)
-        elif counted(t):
-            memo["taken"] += 1
-        elif over_budget(t):
-            memo["over"] += 1
+    still, done = _settle(view, memo["scanned"], memo["open"])
+    memo["taken"] += sum(1 for t in done if counted(t))
+    memo["over"] += sum(1 for t in done if not counted(t) and over_budget(t))
     memo["open"], memo["scanned"] = still, len(view)
     taken, over = memo["taken"], memo["over"]
     taken += sum(1 for n in still if (before is None or n < before) and view[n].state.name in live)
@@ -758,6 +736,19 @@ def _census(study: Any, before: int | None = None) -> tuple[int, int]:
         elif t.state.is_finished() and over_budget(t):
             over -= 1
     return taken, over
+
+
+def _settle(view: Any, scanned: int, unfinished: list[int]) -> tuple[list[int], list[Any]]:
+    """Look again at the trials that were ``unfinished`` and at those numbered ``scanned`` and up:
+    the numbers still unfinished, and the trials finished since the last look."""
+    still, done = [], []
+    for number in [*unfinished, *range(scanned, len(view))]:
+        t = view[number]
+        if t.state.is_finished():
+            done.append(t)
+        else:
+            still.append(number)
+    return still, done
 
 
 def _numbered(study: Any) -> Any:
