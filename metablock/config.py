@@ -858,6 +858,14 @@ class IdentityMemo:
     def clear(self) -> None:
         self._entries.clear()
 
+    def get_or_make(self, obj: Any, make: Any, extra: Any = ()) -> Any:
+        """The stored result for ``obj`` and ``extra``, else ``make()`` stored; with ``extra`` ``None``
+        (a key that cannot be hashed, see :func:`typed`) ``make()`` is returned unstored."""
+        if extra is None:
+            return make()
+        hit = self.get(obj, extra)
+        return hit if hit is not None else self.put(obj, make(), extra)
+
     def put(self, obj: Any, result: Any, extra: Any = ()) -> Any:
         if len(self._entries) >= self.size:
             self._entries.clear()
@@ -882,11 +890,7 @@ _REPLACED = IdentityMemo()
 
 def replaced(cfg: BlockConfig, changes: dict[str, Any]) -> BlockConfig:
     """``cfg.replace(**changes)``, memoised by ``cfg``'s identity and the typed changes."""
-    key = typed(sorted(changes.items()))
-    if key is None:
-        return cfg.replace(**changes)
-    hit = _REPLACED.get(cfg, key)
-    return hit if hit is not None else _REPLACED.put(cfg, cfg.replace(**changes), key)
+    return _REPLACED.get_or_make(cfg, lambda: cfg.replace(**changes), typed(sorted(changes.items())))
 
 
 def canonical(cfg: BlockConfig) -> BlockConfig:
@@ -895,8 +899,7 @@ def canonical(cfg: BlockConfig) -> BlockConfig:
     Two configs that build the same block then compare equal, whichever way they were written.
     (Memoised by the config's identity; a config is immutable.)
     """
-    hit = _CANONICAL.get(cfg)
-    return hit if hit is not None else _CANONICAL.put(cfg, _canonical(cfg))
+    return _CANONICAL.get_or_make(cfg, lambda: _canonical(cfg))
 
 
 def _canonical(cfg: BlockConfig) -> BlockConfig:

@@ -804,8 +804,7 @@ _FIELDS = IdentityMemo()
 
 def _fields(cfg: BlockConfig) -> dict[str, Any]:
     """``cfg.to_dict()``, memoised by identity (read only)."""
-    hit = _FIELDS.get(cfg)
-    return hit if hit is not None else _FIELDS.put(cfg, cfg.to_dict())
+    return _FIELDS.get_or_make(cfg, cfg.to_dict)
 
 
 def _diff(cfg: BlockConfig, template: BlockConfig) -> dict[str, Any]:

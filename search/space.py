@@ -746,15 +746,8 @@ class SearchSpace:
     def _block(self, op_name: str, choice: BlockChoice) -> BlockConfig:
         # a pure function of the operator, the choice and the space's norm_eps: decoding draws the same
         # few thousand blocks again and again, so each is built (and validated) once
-        op = OPS.get(op_name)
-        key = typed([*vars(choice).items(), ("norm_eps", self.norm_eps)])  # None: a value cannot be hashed
-        extra = (op_name, key)
-        hit = _BLOCKS.get(op, extra) if key is not None else None
-        if hit is None:
-            hit = self._build_block(op_name, choice)
-            if key is not None:
-                _BLOCKS.put(op, hit, extra)
-        return hit
+        key = typed([("op", op_name), *vars(choice).items(), ("norm_eps", self.norm_eps)])
+        return _BLOCKS.get_or_make(OPS.get(op_name), lambda: self._build_block(op_name, choice), key)
 
     def _build_block(self, op_name: str, choice: BlockChoice) -> BlockConfig:
         try:
