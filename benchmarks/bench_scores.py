@@ -11,7 +11,9 @@ space and pooled:
 - the combined score evaluated leave-one-space-out: features chosen and weights fitted on the other
   spaces, measured on the held-out one;
 - a sweep of every proxy over scoring resolutions and batch sizes (values cached, resumable, in
-  ``benchmarks/results/score_settings.parquet``), with seconds per candidate, and the best setting.
+  ``benchmarks/results/score_settings.parquet``), with seconds per candidate, and the best setting;
+- ``short_train`` (the ground-truth recipe cut to 1, 2 and 3 epochs) against the same accuracies
+  (values cached, resumable, in ``benchmarks/results/score_short_train.parquet``).
 
 With ``--write-predictor`` the combined score is fitted on the whole ground truth and written to
 ``search/predictor.json`` (the file ``--score predictor`` uses).
@@ -115,6 +117,68 @@ def sweep(arch: pd.DataFrame, runs: pd.DataFrame, cache: Path, archs: dict[str, 
     return pd.DataFrame(rows)
 
 
+def short_train_values(
+    arch: pd.DataFrame, cache: Path, archs: dict[str, gt.Arch], epochs: tuple[int, ...], device: str
+) -> pd.DataFrame:
+    """``short_train`` (the ground-truth recipe cut to ``e`` epochs, on all validation images) of every
+    architecture at every ``e`` in ``epochs`` (cached after every value, resumable)."""
+    cols = ["arch_id", "epochs", "value", "seconds"]
+    done = pd.read_parquet(cache) if cache.exists() else pd.DataFrame(columns=cols)
+    have = {(a, int(e)) for a, e in zip(done.arch_id, done.epochs, strict=True)}
+    rows = done.to_dict("records")
+    todo = [(a, e) for e in epochs for a in arch.arch_id if (a, e) not in have]
+    print(f"short_train: {len(have)} values cached, {len(todo)} to compute", flush=True)
+    start = time.time()
+    for i, (a, e) in enumerate(todo, 1):
+        spec = archs[a]
+        settings = replace(gt.SCORE_SETTINGS, score="short_train", epochs=e, val_images=0, device=device)
+        t0 = time.perf_counter()
+        value = compute_score(seeded_build(spec.net, settings.seed), settings, spec.resolution, net=spec.net)
+        rows.append({"arch_id": a, "epochs": e, "value": value, "seconds": time.perf_counter() - t0})
+        tmp = cache.with_suffix(".tmp")
+        pd.DataFrame(rows).to_parquet(tmp, index=False)
+        tmp.replace(cache)
+        el = time.time() - start
+        print(
+            f"  [{i}/{len(todo)}] {a} {e} epochs: {value:.4f}, ~{el / i * (len(todo) - i) / 60:.0f} min left",
+            flush=True,
+        )
+    return pd.DataFrame(rows, columns=cols)
+
+
+def short_train_table(arch: pd.DataFrame, values: pd.DataFrame, report: pd.DataFrame, n_boot: int) -> list[str]:
+    """τ of ``short_train`` at each number of epochs, beside the best training-free score and the ceiling."""
+    spaces = sorted(arch.space.unique())
+    lines = [
+        "| score | " + " | ".join(f"τ {s}" for s in spaces) + " | τ pooled | tercile τ | τ pooled vs seed 1 | "
+        "s / candidate |",
+        "|---|" + "---:|" * (len(spaces) + 4),
+    ]
+    for e in sorted(values.epochs.unique()):
+        v = values[values.epochs == e].set_index("arch_id")
+        a = arch.assign(_v=arch.arch_id.map(v.value)).dropna(subset=["_v"])
+        rows = {r["space"]: r for r in ev.evaluate_score(a, "_v", n_boot=n_boot)}
+        cells = [f"{fmt(rows[s]['tau'])} [{fmt(rows[s]['tau_lo'])}, {fmt(rows[s]['tau_hi'])}]" if s in rows else "–"
+                 for s in spaces]  # fmt: skip
+        pooled = rows["pooled"]
+        tert = float(np.nanmean([rows[s]["tercile_tau"] for s in spaces if s in rows]))
+        vs_one = ev.kendall(a._v, a.acc_seed1) if "acc_seed1" in a.columns else math.nan
+        lines.append(
+            f"| short_train, {e} epoch{'s' if e > 1 else ''} ({len(a)} archs) | "
+            + " | ".join(cells)
+            + f" | {fmt(pooled['tau'])} [{fmt(pooled['tau_lo'])}, {fmt(pooled['tau_hi'])}] | {fmt(tert)} | "
+            f"{fmt(vs_one)} | {fmt(float(v.seconds.median()), 1)} |"
+        )
+    for name in ("predictor", "ceiling"):
+        part = report[report.score == name].set_index("space")
+        if part.empty:
+            continue
+        cells = [fmt(part.loc[s].tau) if s in part.index else "–" for s in spaces]
+        tert = part.drop(index="pooled").tercile_tau.mean()
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {fmt(part.loc['pooled'].tau)} | {fmt(tert)} | – | – |")
+    return lines
+
+
 def sweep_table(arch: pd.DataFrame, values: pd.DataFrame) -> tuple[list[str], dict[str, str]]:
     lines = [
         "| proxy | setting | mean τ within spaces | tercile τ | pooled τ | s / candidate |",
@@ -155,6 +219,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cpu", help="device of the sweep's scores (timings are per device)")
     p.add_argument("--threads", type=int, default=1, help="torch threads for the sweep (timings use these)")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples")
+    p.add_argument(
+        "--short-epochs",
+        default="1,2,3",
+        help="epochs of the short_train rows, comma list ('' skips them; values cached in --short-cache)",
+    )
+    p.add_argument("--short-cache", default=str(HERE / "results" / "score_short_train.parquet"))
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     import warnings
@@ -201,6 +271,23 @@ def main(argv: list[str] | None = None) -> int:
             f"Each proxy at {len(SETTINGS)} settings; the best by mean within-space τ + tercile τ is marked.",
             "",
             *table,
+            "",
+        ]
+    if args.short_epochs:
+        archs = {a.arch_id: a for a in gt.architectures(arch)}
+        epochs = tuple(int(e) for e in args.short_epochs.split(","))
+        values = short_train_values(arch, Path(args.short_cache), archs, epochs, args.device)
+        lines += [
+            "## Short training: the ground-truth recipe cut short",
+            "",
+            "`short_train` trains each architecture with the ground-truth recipe cut to 1, 2 or 3 epochs (its "
+            "initial weights from a seed no ground-truth run uses) and measures its accuracy on the 4,500 "
+            "validation images. τ against the mean accuracy over the two ground-truth seeds, with bootstrap 95% "
+            "intervals; `τ pooled vs seed 1`: against one training run alone. `predictor` is the leave-one-space-out "
+            "combined score of the first table, `ceiling` the agreement of two ground-truth seeds. Seconds per "
+            f"candidate: medians on {processor()} with one thread (training included).",
+            "",
+            *short_train_table(arch, values, report, args.bootstrap),
             "",
         ]
     if args.write_predictor:

@@ -10,7 +10,10 @@ range (the median MACs of 200 random candidates, rounded to 10M) and for each se
 (c) ``named``: every named network of the space under the budget (if none fits, the smallest one
     scaled down by ``width_mult`` until it does), trained with the same recipe and seed;
 (d) ``search_score``: the same search with ``--objectives score``, a single objective under the same
-    MACs budget, so its trials are not spread along the cost axis (``--arms`` picks the arms).
+    MACs budget, so its trials are not spread along the cost axis;
+(e) ``search_short`` and ``random_short``: (a) and (b) scored with ``--score short_train`` (the
+    ground-truth recipe cut to 2 epochs) instead of the main job's training-free score
+    (``--arms`` picks the arms).
 
 Every search arm runs without the named networks as baselines. Each arm reports its best trained
 accuracy under the budget, the hypervolume of (trained accuracy up, MACs down) against the
@@ -53,11 +56,14 @@ from search.results import results  # noqa: E402
 from search.training import train_network  # noqa: E402
 
 REF_ACC = 0.5
-#: the search arms: arm -> (sampler, objectives, the folder and study suffix of its runs)
-SEARCH_ARMS: dict[str, tuple[str, tuple[str, ...], str]] = {
-    "search": ("tpe", ("score", "macs"), "tpe"),
-    "random": ("random", ("score", "macs"), "random"),
-    "search_score": ("tpe", ("score",), "tpe-score"),
+#: the search arms: arm -> (sampler, objectives, the folder and study suffix of its runs, the score:
+#: ``None`` = the main job's)
+SEARCH_ARMS: dict[str, tuple[str, tuple[str, ...], str, str | None]] = {
+    "search": ("tpe", ("score", "macs"), "tpe", None),
+    "random": ("random", ("score", "macs"), "random", None),
+    "search_score": ("tpe", ("score",), "tpe-score", None),
+    "search_short": ("tpe", ("score", "macs"), "tpe-short", "short_train"),
+    "random_short": ("random", ("score", "macs"), "random-short", "short_train"),
 }
 
 
@@ -86,7 +92,7 @@ def recipe(args: argparse.Namespace) -> Any:
 
 
 def search_arm(space: str, seed: int, arm: str, args: argparse.Namespace, budget: float) -> list[dict[str, Any]]:
-    sampler, objectives, suffix = SEARCH_ARMS[arm]
+    sampler, objectives, suffix, score = SEARCH_ARMS[arm]
     out = Path(args.work) / f"{space}-{seed}-{suffix}"
     settings = main_job_settings(
         objectives=objectives,
@@ -102,7 +108,8 @@ def search_arm(space: str, seed: int, arm: str, args: argparse.Namespace, budget
         study=f"quality-{space}-{seed}-{suffix}",
         refine_recipe=recipe(args),
     )
-    settings = replace(settings, score=replace(settings.score, device=args.device))
+    scoring = settings.score if score is None else replace(settings.score, score=score)
+    settings = replace(settings, score=replace(scoring, device=args.device))
     t0 = time.perf_counter()
     study = run_search(settings)
     wall = time.perf_counter() - t0
@@ -227,11 +234,13 @@ def paired(df: pd.DataFrame, budgets: dict[str, float]) -> str:
         "Δ hypervolume (mean [95% interval]) | ahead | seeds |",
         "|---|---|---|---|---:|---|---:|---:|",
     ]
-    for space, arm in [(sp, a) for sp in sorted(seeds.space.unique()) for a in ("search", "search_score")]:
+    rivals = {"search": ("random", "named"), "search_score": ("random", "named"),
+              "search_short": ("random_short", "random", "named")}  # fmt: skip
+    for space, arm in [(sp, a) for sp in sorted(seeds.space.unique()) for a in rivals]:
         s = seeds[(seeds.space == space) & (seeds.arm == arm)].set_index("seed")
         if s.empty:
             continue
-        for other in ("random", "named"):
+        for other in rivals[arm]:
             o = seeds[(seeds.space == space) & (seeds.arm == other)].set_index("seed")
             common = s.index.intersection(o.index)
             if common.empty:
@@ -290,14 +299,16 @@ def proxy_stage(df: pd.DataFrame, work: Path) -> str:
 
 
 def refined_agreement(df: pd.DataFrame) -> str:
-    """Kendall τ between the proxy score and the trained accuracy of the candidates the search arms
-    trained to the end, per space (seeds and arms pooled)."""
+    """Kendall τ between the score and the trained accuracy of the candidates the search arms trained
+    to the end, per space and score (seeds and the arms of one score pooled)."""
     from search.ground_truth import kendall_tau
 
     parts = []
-    for space, g in df[df.arm.isin(list(SEARCH_ARMS)) & (df.state == "complete")].groupby("space"):
+    done = df[df.arm.isin(list(SEARCH_ARMS)) & (df.state == "complete")]
+    scores = done.arm.map(lambda a: SEARCH_ARMS[a][3] or "main job's score")
+    for (space, score), g in done.groupby([done.space, scores]):
         tau = kendall_tau(g.score.to_numpy(), g.trained_acc.to_numpy())
-        parts.append(f"{space} τ {tau:+.2f} ({len(g)} candidates)")
+        parts.append(f"{space}, {score}: τ {tau:+.2f} ({len(g)} candidates)")
     return "; ".join(parts)
 
 
@@ -305,6 +316,8 @@ ARMS = {  # arm: (label, colour, marker)
     "search": ("search (default score, refined)", "tab:blue", "o"),
     "search_score": ("search, score only (refined)", "tab:green", "D"),
     "random": ("random search (refined)", "tab:gray", "^"),
+    "search_short": ("search, short_train score (refined)", "tab:red", "P"),
+    "random_short": ("random search, short_train score (refined)", "tab:purple", "v"),
     "named": ("named networks", "tab:orange", "s"),
 }
 
@@ -398,7 +411,8 @@ def main(argv: list[str] | None = None) -> int:
         [
             "# Search quality on trained accuracy",
             "",
-            f"Score: the main job's ({settings.score.score}); {args.trials} scored trials, refine {args.refine}; "
+            f"Score: the main job's ({settings.score.score}); `short_train` ({settings.score.epochs} epochs of the "
+            f"recipe below) in the `_short` arms; {args.trials} scored trials, refine {args.refine}; "
             f"recipe: {recipe(args).describe()}. Hypervolume in MMACs x accuracy above {REF_ACC}. "
             f"Machine: {processor()}, {os.cpu_count()} cores, device {args.device}. Command: "
             f"`python benchmarks/bench_search_quality.py {' '.join(argv if argv is not None else sys.argv[1:])}`.",

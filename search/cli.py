@@ -114,6 +114,18 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--train-steps", type=int, default=60, help="optimizer steps of --score train (default: 60)")
     p.add_argument(
+        "--train-epochs",
+        type=int,
+        default=2,
+        help="epochs of --score short_train, the ground-truth recipe cut short (default: 2)",
+    )
+    p.add_argument(
+        "--val-images",
+        type=int,
+        default=0,
+        help="validation images --score short_train measures on (default: 0 = all 4,500)",
+    )
+    p.add_argument(
         "--refine",
         type=int,
         default=0,
@@ -204,6 +216,8 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         seed=args.seed,
         train_steps=args.train_steps,
         eval_every=max(1, args.train_steps // 4),
+        epochs=args.train_epochs,
+        val_images=args.val_images,
     )
     objectives = objectives_arg(args.objectives) if args.objectives else ("score", "macs")
     return SearchSettings(

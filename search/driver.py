@@ -675,7 +675,7 @@ def objective(trial: Any, settings: SearchSettings, evaluator: Evaluator) -> tup
                 raise optuna.TrialPruned(f"pruned at step {step} with accuracy {value:.3f}")
 
     t2 = time.perf_counter()
-    score = compute_score(model, settings.score, cand.resolution, report, costs=costs)
+    score = compute_score(model, settings.score, cand.resolution, report, costs=costs, net=cand.net)
     t3 = time.perf_counter()
     trial.set_user_attr("time_build_s", t2 - t1)
     trial.set_user_attr("time_score_s", t3 - t2)

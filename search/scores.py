@@ -27,6 +27,13 @@ truth (trained accuracy, ``benchmarks/results/ground_truth.parquet``).
 validation accuracy (a share in [0, 1]); intermediate accuracies are reported to a callback, so a
 single-objective study can prune.
 
+``short_train``: the ground-truth recipe (:data:`search.ground_truth.RECIPE`: its dataset, split,
+optimizer, schedule, augmentation, initialisation and resolution) cut to ``epochs`` epochs, and the
+accuracy on the first ``val_images`` validation images; its initial weights come from a seed that no
+later training of the candidate uses (:data:`SHORT_TRAIN_SEED_OFFSET`). It is the ground truth's own training at a
+lower fidelity, so it ranks candidates the way trained accuracy does far better than any
+training-free proxy (``benchmarks/results/scores.md``), at a few seconds per candidate on a CPU.
+
 Example:
     >>> import metablock
     >>> from search import get_space
@@ -78,6 +85,8 @@ class ScoreSettings:
         train_steps: optimizer steps of ``train``.
         lr: learning rate of ``train`` (SGD with Nesterov momentum, cosine decay).
         eval_every: steps between intermediate validation accuracies of ``train``.
+        epochs: epochs of ``short_train`` (the ground-truth recipe cut to this many).
+        val_images: validation images ``short_train`` measures its accuracy on (``0`` = all).
         device: ``auto`` (CUDA when available, else MPS, else CPU), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
         predictor: the JSON file of ``score="predictor"`` (:mod:`search.predictor`); ``None`` = the
             one shipped with the package.
@@ -92,12 +101,14 @@ class ScoreSettings:
     train_steps: int = 60
     lr: float = 0.05
     eval_every: int = 20
+    epochs: int = 2
+    val_images: int = 0
     device: str = "auto"
     predictor: str | None = None
 
     def __post_init__(self) -> None:
         SCORES.get(self.score)
-        for name, low in (("batch_size", 2), ("train_steps", 1), ("eval_every", 1)):
+        for name, low in (("batch_size", 2), ("train_steps", 1), ("eval_every", 1), ("epochs", 1), ("val_images", 0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ConfigError(f"{name} must be an integer >= {low}; got {name}={value!r}")
@@ -125,9 +136,18 @@ class ScoreSettings:
         """The resolution a candidate searched at ``input_resolution`` is scored at."""
         if self.resolution is not None:
             return self.resolution
+        if self.score == "short_train":
+            return self.recipe().train_resolution(224 if input_resolution is None else input_resolution)
         if input_resolution is None:
             return 32 if self.score == "train" else 224
         return max(8, 4 * round(input_resolution * self.resolution_scale / 4))
+
+    def recipe(self) -> Any:
+        """The :class:`~search.training.Recipe` of ``short_train``: the ground truth's, cut to ``epochs``
+        epochs (at ``resolution`` when that is fixed)."""
+        from .ground_truth import RECIPE
+
+        return replace(RECIPE, epochs=self.epochs, resolution=self.resolution)
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -421,6 +441,46 @@ def train(model: nn.Module, settings: ScoreSettings, resolution: int, report: Re
     return acc
 
 
+#: ``short_train`` draws its initial weights and batch order from ``seed + SHORT_TRAIN_SEED_OFFSET``:
+#: never from the seed a candidate is then trained with (refinement, the ground truth's seeds 0 and 1),
+#: so picking the best short run rewards the architecture, not a lucky draw of initial weights that the
+#: final training would share.
+SHORT_TRAIN_SEED_OFFSET = 1_000_003
+
+
+@SCORES.register("short_train")
+def short_train(
+    model: nn.Module,
+    settings: ScoreSettings,
+    resolution: int,
+    report: Report | None = None,
+    *,
+    net: Any = None,
+    input_resolution: int | None = None,
+    **_: Any,
+) -> float:
+    """Validation accuracy after ``settings.recipe()`` (the ground-truth recipe cut to ``settings.epochs``
+    epochs), on ``settings.val_images`` validation images, with initial weights and batch order drawn from
+    ``settings.seed + SHORT_TRAIN_SEED_OFFSET``.
+
+    Trains ``net`` (the candidate's ``NetConfig``, its classifier resized to the dataset's classes, as
+    the ground truth trains it); ``model`` is not used. The final accuracy goes to ``report``."""
+    from .training import train_network
+
+    if net is None:
+        raise ConfigError("score 'short_train' needs the candidate's NetConfig: compute_score(..., net=config)")
+    result = train_network(
+        net,
+        settings.recipe(),
+        seed=settings.seed + SHORT_TRAIN_SEED_OFFSET,
+        input_resolution=224 if input_resolution is None else input_resolution,
+        device=settings.resolved_device,
+        report=report,
+        val_images=settings.val_images,
+    )
+    return result.val_acc
+
+
 def seeded_build(net: Any, seed: int) -> nn.Module:
     """``metablock.build(net)`` with initial weights drawn from ``seed`` (the global RNG is left as it was)."""
     import metablock
@@ -437,6 +497,7 @@ def compute_score(
     report: Report | None = None,
     *,
     costs: dict[str, float] | None = None,
+    net: Any = None,
 ) -> float:
     """The score of ``model`` (higher is better).
 
@@ -448,6 +509,7 @@ def compute_score(
         report: called with ``(step, accuracy)`` during ``train``.
         costs: the candidate's known costs (``params``, ``macs`` at its resolution), used by the
             ``params`` and ``macs`` baselines instead of counting again.
+        net: the candidate's ``NetConfig`` (``short_train`` trains it as the ground truth does).
     """
     res = settings.scoring_resolution(resolution)
     device = settings.resolved_device
@@ -456,4 +518,4 @@ def compute_score(
     with torch.random.fork_rng(devices=cuda):
         torch.manual_seed(settings.seed)  # dropout / drop path draws
         fn = SCORES.get(settings.score)
-        return float(fn(model, settings, res, report, input_resolution=resolution, costs=costs))
+        return float(fn(model, settings, res, report, input_resolution=resolution, costs=costs, net=net))

@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from functools import lru_cache
 from typing import Any
 
@@ -379,16 +379,23 @@ def train_network(
     max_steps: int | None = None,
     eval_every: int | None = None,
     report: Report | None = None,
+    val_images: int = 0,
 ) -> TrainResult:
     """Build ``net`` with initial weights drawn from ``seed`` and train it with ``recipe``.
 
     The classifier is resized to the dataset's classes; the training resolution is
-    ``recipe.train_resolution(input_resolution)``. The global RNG is left as it was.
+    ``recipe.train_resolution(input_resolution)``. ``val_images`` > 0 measures the accuracy on the
+    first that many validation images only (the split is in a seeded, class-mixed order), ``0`` on
+    all of them. The global RNG is left as it was.
     """
     from .scores import seeded_build
 
+    if isinstance(val_images, bool) or not isinstance(val_images, int) or val_images < 0:
+        raise ConfigError(f"val_images must be an integer >= 0 (0 = all); got val_images={val_images!r}")
     res = recipe.train_resolution(input_resolution)
     data = cached_dataset(recipe.dataset, res, recipe.data_seed, recipe.val_share)
+    if 0 < val_images < len(data.val_x):
+        data = replace(data, val_x=data.val_x[:val_images], val_y=data.val_y[:val_images])
     if net.num_classes != data.num_classes:
         net = net.replace(num_classes=data.num_classes)
     with torch.random.fork_rng(devices=[]):

@@ -72,9 +72,12 @@ def test_search_quality_runs_three_arms_and_resumes(tmp_path: Path) -> None:
     out = tmp_path / "quality.parquet"
     args = ["--spaces", "mobilenet", "--seeds", "0", "--trials", "3", "--refine", "1", "--epochs", "1"]
     args += ["--max-macs", "150e6", "--device", "cpu", "--work", str(tmp_path / "work"), "--out", str(out)]
+    args += ["--arms", "search,random,named,search_short,random_short"]
     bench.main(args)
     rows = pd.read_parquet(out)
-    assert set(rows.arm) == {"search", "search_score", "random", "named"}
+    assert set(rows.arm) == {"search", "random", "named", "search_short", "random_short"}
+    short = rows[rows.arm == "search_short"]
+    assert short.score.between(0, 1).all()  # scored by short training: an accuracy, not a proxy value
     assert (rows.macs <= 150e6).all() and rows.trained_acc.between(0, 1).all()
     named = rows[rows.arm == "named"]
     assert len(named) == 1 and "x0." in named.name.iloc[0]  # no named network fits: the smallest, scaled
@@ -84,6 +87,8 @@ def test_search_quality_runs_three_arms_and_resumes(tmp_path: Path) -> None:
     # the proxy stage is read back from both arms' stored studies
     assert "| mobilenet | search |" in table.split("## What the proxy stage found")[1]
     assert "| mobilenet | random | " in table.split("## The search against each arm")[1]
+    assert "| mobilenet | search_short | random_short | " in table.split("## The search against each arm")[1]
+    assert "mobilenet, short_train: τ" in table
     mtime = out.stat().st_mtime_ns
     bench.main(args)  # everything stored: nothing is run again
     assert out.stat().st_mtime_ns == mtime and len(pd.read_parquet(out)) == len(rows)

@@ -12,6 +12,7 @@ import pytest
 import yaml
 from test_search import TINY
 
+from metablock import ConfigError
 from metablock.cli import build_parser
 
 SCRIPT = shutil.which("metablock", path=str(Path(sys.executable).parent)) or shutil.which("metablock")
@@ -179,6 +180,19 @@ def test_a_latency_or_params_budget_alone_sets_no_macs_budget() -> None:
     assert settings_from_args(parser.parse_args(["search", "--max-params", "5M"])).max_macs is None
     both = settings_from_args(parser.parse_args(["search", "--max-params", "5M", "--max-macs", "200M"]))
     assert both.max_macs == 200e6
+
+
+def test_short_train_options_reach_the_score_settings() -> None:
+    from search.cli import settings_from_args
+
+    parser = build_parser()
+    score = settings_from_args(
+        parser.parse_args(["search", "--score", "short_train", "--train-epochs", "3", "--val-images", "900"])
+    ).score
+    assert (score.score, score.epochs, score.val_images) == ("short_train", 3, 900)
+    assert settings_from_args(parser.parse_args(["search"])).score.epochs == 2
+    with pytest.raises(ConfigError, match="epochs must be an integer >= 1; got epochs=0"):
+        settings_from_args(parser.parse_args(["search", "--score", "short_train", "--train-epochs", "0"]))
 
 
 def test_library_warnings_do_not_leak_into_the_command_output() -> None:

@@ -463,13 +463,39 @@ def test_bench_scores_reports_every_score_on_a_table(tmp_path: Path) -> None:
     out = tmp_path / "scores.md"
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "bench_scores.py"), "--gt", str(path), "--out", str(out),
-         "--no-sweep", "--bootstrap", "50"],
+         "--no-sweep", "--bootstrap", "50", "--short-epochs", ""],
         capture_output=True, text=True, cwd=ROOT,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     text = out.read_text()
     for needle in ("| naswot |", "| params |", "| macs |", "| predictor |", "| ceiling |", "held-out space"):
         assert needle in text, needle
+
+
+def test_bench_scores_measures_short_training_on_the_stored_architectures(tmp_path: Path) -> None:
+    """``short_train`` of ground-truth architectures: computed through the score, cached, resumed, tabled."""
+    from test_bench_search import _load
+
+    bench = _load("bench_scores")
+    from search.scores import ScoreSettings, compute_score, seeded_build
+
+    runs = pd.read_parquet(ROOT / "benchmarks" / "results" / "ground_truth.parquet")
+    arch = gt.per_architecture(runs[runs.arch_id.isin(["unified-000", "unified-001", "unified-002"])])
+    archs = {a.arch_id: a for a in gt.architectures(arch)}
+    cache = tmp_path / "short.parquet"
+    values = bench.short_train_values(arch.iloc[:2], cache, archs, (1,), "cpu")
+    assert sorted(values.arch_id) == ["unified-000", "unified-001"] and values.value.between(0, 1).all()
+    spec = archs["unified-000"]
+    settings = ScoreSettings(score="short_train", epochs=1, dataset="mnist")
+    direct = compute_score(seeded_build(spec.net, 0), settings, spec.resolution, net=spec.net)
+    assert values.set_index("arch_id").value["unified-000"] == direct
+    again = bench.short_train_values(arch, cache, archs, (1,), "cpu")  # only the third is trained
+    assert len(again) == 3 and again.value.iloc[:2].tolist() == values.value.tolist()
+    report, _ = ev.scores_report(arch, ["params", "macs"], n_boot=20)
+    lines = bench.short_train_table(arch, again, report, 20)
+    assert lines[2].startswith("| short_train, 1 epoch (3 archs) | ")
+    assert any(line.startswith("| ceiling |") for line in lines)
+    assert all(line.count("|") == lines[0].count("|") for line in lines)
 
 
 def test_a_resumed_ground_truth_keeps_scoring_the_stored_configs_when_the_space_changed(tmp_path: Path) -> None:

@@ -285,6 +285,66 @@ def test_short_training_learns_digits_and_reports_progress() -> None:
     assert acc > 0.3  # ten classes: chance is 0.1
 
 
+def test_short_train_is_the_ground_truth_recipe_cut_short() -> None:
+    """``short_train`` = the ground truth's own training (its recipe, split, initialisation and
+    resolution), cut to ``epochs`` epochs and measured on the first ``val_images`` validation images."""
+    from search.ground_truth import RECIPE
+    from search.training import train_network
+
+    cand = get_space(TINY).random(4)
+    settings = ScoreSettings(score="short_train", epochs=1, val_images=300)
+    assert settings.recipe() == dataclasses.replace(RECIPE, epochs=1)
+    assert settings.scoring_resolution(224) == RECIPE.train_resolution(224) == 32
+    assert settings.scoring_resolution(cand.resolution) == RECIPE.train_resolution(cand.resolution)
+    seen: list[tuple[int, float]] = []
+    value = compute_score(
+        seeded_build(cand.net, 0), settings, cand.resolution, lambda s, a: seen.append((s, a)), net=cand.net
+    )
+    from search.scores import SHORT_TRAIN_SEED_OFFSET
+
+    seed = SHORT_TRAIN_SEED_OFFSET  # settings.seed 0 + the offset: never a seed the candidate is trained with
+    direct = train_network(
+        cand.net, dataclasses.replace(RECIPE, epochs=1), seed=seed, input_resolution=cand.resolution, val_images=300
+    )
+    assert value == direct.val_acc and seen == [(direct.steps, value)]
+    assert round(value * 300) == pytest.approx(value * 300)  # a share of 300 images, not of 4,500
+    whole = train_network(cand.net, dataclasses.replace(RECIPE, epochs=1), seed=seed, input_resolution=cand.resolution)
+    assert round(whole.val_acc * 4500) == pytest.approx(whole.val_acc * 4500)
+    fixed = ScoreSettings(score="short_train", epochs=1, resolution=24)
+    assert fixed.recipe().resolution == 24 and fixed.scoring_resolution(224) == 24
+
+
+def test_short_train_refuses_what_it_cannot_train() -> None:
+    cand = get_space(TINY).random(0)
+    with pytest.raises(ConfigError, match="short_train.*NetConfig"):
+        compute_score(seeded_build(cand.net, 0), ScoreSettings(score="short_train", epochs=1), cand.resolution)
+    with pytest.raises(ConfigError, match="epochs must be an integer >= 1; got epochs=0"):
+        ScoreSettings(score="short_train", epochs=0)
+    with pytest.raises(ConfigError, match="val_images must be an integer >= 0; got val_images=-5"):
+        ScoreSettings(score="short_train", val_images=-5)
+    from search.training import train_network
+
+    with pytest.raises(ConfigError, match="val_images must be an integer >= 0"):
+        train_network(cand.net, ScoreSettings().recipe(), seed=0, val_images=-1)
+
+
+def test_a_study_scored_by_short_training_stores_the_trained_accuracy(tmp_path: Path) -> None:
+    from search.scores import SHORT_TRAIN_SEED_OFFSET
+    from search.training import train_network
+
+    score = ScoreSettings(score="short_train", epochs=1, val_images=200, seed=3)
+    study = run_search(tiny_settings(tmp_path, trials=2, score=score))
+    done = [t for t in study.trials if t.state.name == "COMPLETE"]
+    assert len(done) == 2
+    for t in done:
+        net = NetConfig.from_dict(t.user_attrs["config"])
+        res = t.user_attrs["resolution"]
+        direct = train_network(
+            net, score.recipe(), seed=3 + SHORT_TRAIN_SEED_OFFSET, input_resolution=res, val_images=200
+        )
+        assert t.values[0] == t.user_attrs["score"] == direct.val_acc
+
+
 @pytest.mark.parametrize("name", ["emo", "mobilenet", "micronet"])
 def test_memoised_blocks_equal_freshly_built_ones(name: str) -> None:
     """Decoding builds each (operator, choice) block once; every candidate's blocks equal a fresh build."""
