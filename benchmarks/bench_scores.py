@@ -146,6 +146,12 @@ def short_train_values(
     return pd.DataFrame(rows, columns=cols)
 
 
+def _or(items: list[int]) -> str:
+    """``1, 2 or 3``."""
+    words = [str(i) for i in items]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
 def short_train_table(arch: pd.DataFrame, values: pd.DataFrame, report: pd.DataFrame, n_boot: int) -> list[str]:
     """τ of ``short_train`` at each number of epochs, beside the best training-free score and the ceiling."""
     spaces = sorted(arch.space.unique())
@@ -280,12 +286,15 @@ def main(argv: list[str] | None = None) -> int:
         lines += [
             "## Short training: the ground-truth recipe cut short",
             "",
-            "`short_train` trains each architecture with the ground-truth recipe cut to 1, 2 or 3 epochs (its "
-            "initial weights from a seed no ground-truth run uses) and measures its accuracy on the 4,500 "
-            "validation images. τ against the mean accuracy over the two ground-truth seeds, with bootstrap 95% "
-            "intervals; `τ pooled vs seed 1`: against one training run alone. `predictor` is the leave-one-space-out "
-            "combined score of the first table, `ceiling` the agreement of two ground-truth seeds. Seconds per "
-            f"candidate: medians on {processor()} with one thread (training included).",
+            "`short_train` trains each architecture with the ground-truth recipe cut to "
+            + _or(sorted(int(e) for e in values.epochs.unique()))
+            + " epochs (its initial weights from a seed no ground-truth run uses) and measures its accuracy on "
+            "the 4,500 validation images. τ against the mean accuracy over the two ground-truth seeds, with "
+            "bootstrap 95% intervals; `τ pooled vs seed 1`: against one training run alone. `predictor` is the "
+            "leave-one-space-out combined score of the first table, `ceiling` the agreement of two "
+            "ground-truth seeds. Seconds per "
+            f"candidate: medians on {processor()} with one thread (training included), measured while other "
+            "work shared the machine's cores: upper bounds, not comparable between rows.",
             "",
             *short_train_table(arch, values, report, args.bootstrap),
             "",

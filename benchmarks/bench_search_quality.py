@@ -12,7 +12,7 @@ range (the median MACs of 200 random candidates, rounded to 10M) and for each se
 (d) ``search_score``: the same search with ``--objectives score``, a single objective under the same
     MACs budget, so its trials are not spread along the cost axis;
 (e) ``search_short`` and ``random_short``: (a) and (b) scored with ``--score short_train`` (the
-    ground-truth recipe cut to 2 epochs) instead of the main job's training-free score
+    ground-truth recipe cut to ``SHORT_ARM_EPOCHS`` = 2 epochs) instead of the main job's training-free score
     (``--arms`` picks the arms).
 
 Every search arm runs without the named networks as baselines. Each arm reports its best trained
@@ -56,6 +56,9 @@ from search.results import results  # noqa: E402
 from search.training import train_network  # noqa: E402
 
 REF_ACC = 0.5
+#: ``short_train`` epochs of the ``_short`` arms (their runs began before 3 epochs was measured to rank
+#: best; they keep 2 so that every seed of an arm is scored alike)
+SHORT_ARM_EPOCHS = 2
 #: the search arms: arm -> (sampler, objectives, the folder and study suffix of its runs, the score:
 #: ``None`` = the main job's)
 SEARCH_ARMS: dict[str, tuple[str, tuple[str, ...], str, str | None]] = {
@@ -108,7 +111,7 @@ def search_arm(space: str, seed: int, arm: str, args: argparse.Namespace, budget
         study=f"quality-{space}-{seed}-{suffix}",
         refine_recipe=recipe(args),
     )
-    scoring = settings.score if score is None else replace(settings.score, score=score)
+    scoring = settings.score if score is None else replace(settings.score, score=score, epochs=SHORT_ARM_EPOCHS)
     settings = replace(settings, score=replace(scoring, device=args.device))
     t0 = time.perf_counter()
     study = run_search(settings)
@@ -385,16 +388,18 @@ def main(argv: list[str] | None = None) -> int:
     df = pd.read_parquet(out) if out.exists() else pd.DataFrame(columns=["space", "seed", "arm"])
     done = {(s, int(seed), a) for s, seed, a in zip(df.space, df.seed, df.arm, strict=True)}
     budgets: dict[str, float] = {}
-    units = []
     for space in args.spaces.split(","):
         budgets[space] = args.max_macs or middle_budget(space)
         print(f"{space}: budget {budgets[space] / 1e6:.0f}M MACs", flush=True)
-        units += [
-            (space, seed, arm, budgets[space])
-            for seed in (int(s) for s in args.seeds.split(","))
-            for arm in arms
-            if (space, seed, arm) not in done
-        ]
+    # seed by seed, every space and arm of a seed before the next seed: a partial run compares the
+    # arms on the same seeds in every space
+    units = [
+        (space, seed, arm, budgets[space])
+        for seed in (int(s) for s in args.seeds.split(","))
+        for space in budgets
+        for arm in arms
+        if (space, seed, arm) not in done
+    ]
     print(f"{len(units)} arm runs to do ({len(done)} stored in {out})", flush=True)
     if args.jobs > 1 and len(units) > 1:
         ctx = mp.get_context("spawn")
@@ -411,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
         [
             "# Search quality on trained accuracy",
             "",
-            f"Score: the main job's ({settings.score.score}); `short_train` ({settings.score.epochs} epochs of the "
+            f"Score: the main job's ({settings.score.score}); `short_train` ({SHORT_ARM_EPOCHS} epochs of the "
             f"recipe below) in the `_short` arms; {args.trials} scored trials, refine {args.refine}; "
             f"recipe: {recipe(args).describe()}. Hypervolume in MMACs x accuracy above {REF_ACC}. "
             f"Machine: {processor()}, {os.cpu_count()} cores, device {args.device}. Command: "

@@ -101,7 +101,7 @@ class ScoreSettings:
     train_steps: int = 60
     lr: float = 0.05
     eval_every: int = 20
-    epochs: int = 2
+    epochs: int = 3
     val_images: int = 0
     device: str = "auto"
     predictor: str | None = None

@@ -187,10 +187,10 @@ def test_short_train_options_reach_the_score_settings() -> None:
 
     parser = build_parser()
     score = settings_from_args(
-        parser.parse_args(["search", "--score", "short_train", "--train-epochs", "3", "--val-images", "900"])
+        parser.parse_args(["search", "--score", "short_train", "--train-epochs", "2", "--val-images", "900"])
     ).score
-    assert (score.score, score.epochs, score.val_images) == ("short_train", 3, 900)
-    assert settings_from_args(parser.parse_args(["search"])).score.epochs == 2
+    assert (score.score, score.epochs, score.val_images) == ("short_train", 2, 900)
+    assert settings_from_args(parser.parse_args(["search"])).score.epochs == 3
     with pytest.raises(ConfigError, match="epochs must be an integer >= 1; got epochs=0"):
         settings_from_args(parser.parse_args(["search", "--score", "short_train", "--train-epochs", "0"]))
 

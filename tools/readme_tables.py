@@ -27,6 +27,7 @@ def tables() -> dict[str, str]:
         "blocks": presets_markdown(),
         "networks": networks_markdown(),
         "scores": ground_truth_markdown(ROOT / "benchmarks" / "results" / "ground_truth.parquet"),
+        "short_train": _table_of(ROOT / "benchmarks" / "results" / "scores.md", after="## Short training"),
         "search_quality": _table_of(ROOT / "benchmarks" / "results" / "search_quality.md"),
         "search_quality_paired": _table_of(
             ROOT / "benchmarks" / "results" / "search_quality.md", after="## The search against each arm"
