@@ -133,7 +133,7 @@ def short_train_values(
         spec = archs[a]
         settings = replace(gt.SCORE_SETTINGS, score="short_train", epochs=e, val_images=0, device=device)
         t0 = time.perf_counter()
-        value = compute_score(seeded_build(spec.net, settings.seed), settings, spec.resolution, net=spec.net)
+        value = compute_score(None, settings, spec.resolution, net=spec.net)  # short_train builds its own
         rows.append({"arch_id": a, "epochs": e, "value": value, "seconds": time.perf_counter() - t0})
         tmp = cache.with_suffix(".tmp")
         pd.DataFrame(rows).to_parquet(tmp, index=False)

@@ -59,7 +59,7 @@ from metablock import ConfigError
 from metablock.errors import StoppedError
 
 from .data import check_dataset
-from .scores import ScoreSettings, compute_score, seeded_build
+from .scores import BUILDS_ITS_OWN, ScoreSettings, compute_score, seeded_build
 from .space import Candidate, SearchSpace, get_space, without_unused
 from .training import resolve_device
 
@@ -664,7 +664,8 @@ def objective(trial: Any, settings: SearchSettings, evaluator: Evaluator) -> tup
             raise BudgetExceeded(", ".join(over))
         trial.set_user_attr("config", cand.net.to_dict())
 
-    model = seeded_build(cand.net, settings.seed)
+    # a score that builds the candidate itself (short_train) takes none
+    model = None if settings.score.score in BUILDS_ITS_OWN else seeded_build(cand.net, settings.seed)
     single = len(settings.objectives) == 1
 
     def report(step: int, value: float) -> None:

@@ -446,6 +446,9 @@ def train(model: nn.Module, settings: ScoreSettings, resolution: int, report: Re
 #: so picking the best short run rewards the architecture, not a lucky draw of initial weights that the
 #: final training would share.
 SHORT_TRAIN_SEED_OFFSET = 1_000_003
+#: scores that build the candidate themselves from its ``NetConfig`` (``compute_score(..., net=)``) and
+#: take no model: a caller need not build one
+BUILDS_ITS_OWN = frozenset({"short_train"})
 
 
 @SCORES.register("short_train")
@@ -491,7 +494,7 @@ def seeded_build(net: Any, seed: int) -> nn.Module:
 
 
 def compute_score(
-    model: nn.Module,
+    model: nn.Module | None,
     settings: ScoreSettings,
     resolution: int | None = None,
     report: Report | None = None,
@@ -502,7 +505,8 @@ def compute_score(
     """The score of ``model`` (higher is better).
 
     Args:
-        model: the network (its classifier must have at least ``num_classes`` outputs for ``train``).
+        model: the network (its classifier must have at least ``num_classes`` outputs for ``train``);
+            ``None`` for a score of :data:`BUILDS_ITS_OWN`, which builds it from ``net``.
         settings: which score and how.
         resolution: the candidate's input resolution; the scoring resolution is
             ``settings.scoring_resolution(resolution)``.
@@ -513,7 +517,10 @@ def compute_score(
     """
     res = settings.scoring_resolution(resolution)
     device = settings.resolved_device
-    model = model.to(device)
+    if model is not None:
+        model = model.to(device)
+    elif settings.score not in BUILDS_ITS_OWN:
+        raise ConfigError(f"score {settings.score!r} needs the candidate's model; got model=None")
     cuda = [torch.device(device).index or 0] if device.startswith("cuda") else []
     with torch.random.fork_rng(devices=cuda):
         torch.manual_seed(settings.seed)  # dropout / drop path draws
