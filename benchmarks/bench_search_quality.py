@@ -12,8 +12,14 @@ range (the median MACs of 200 random candidates, rounded to 10M) and for each se
 (d) ``search_score``: the same search with ``--objectives score``, a single objective under the same
     MACs budget, so its trials are not spread along the cost axis;
 (e) ``search_short`` and ``random_short``: (a) and (b) scored with ``--score short_train`` (the
-    ground-truth recipe cut to ``SHORT_ARM_EPOCHS`` = 2 epochs) instead of the main job's training-free score
+    ground-truth recipe cut to ``SHORT_ARM_EPOCHS`` = 3 epochs) instead of the main job's training-free score
     (``--arms`` picks the arms).
+
+Refinement stops no candidate before ``--refine-min-epochs`` (default: ``metablock search``'s, 3 epochs).
+Each row records that first rung (``first_rung``) and the short-training epochs of its score
+(``short_epochs``); the tables and the figure show the rows of the run's own setting and the named
+networks (which nothing refines). Rows measured with a first rung of 1 epoch (and, in the ``_short`` arms,
+2 epochs of short training) stay in the file; ``--refine-min-epochs 1`` shows those of the other arms.
 
 Every search arm runs without the named networks as baselines. Each arm reports its best trained
 accuracy under the budget, the hypervolume of (trained accuracy up, MACs down) against the
@@ -51,14 +57,16 @@ from bench_search import main_job_settings  # noqa: E402
 import metablock  # noqa: E402
 from search import get_space  # noqa: E402
 from search import ground_truth as gt  # noqa: E402
-from search.driver import run_search  # noqa: E402
+from search.driver import SearchSettings, run_search  # noqa: E402
 from search.results import results  # noqa: E402
+from search.scores import ScoreSettings  # noqa: E402
 from search.training import train_network  # noqa: E402
 
 REF_ACC = 0.5
-#: ``short_train`` epochs of the ``_short`` arms (their runs began before 3 epochs was measured to rank
-#: best; they keep 2 so that every seed of an arm is scored alike)
-SHORT_ARM_EPOCHS = 2
+#: ``short_train`` epochs of the ``_short`` arms: the score's default, the best measured
+SHORT_ARM_EPOCHS = ScoreSettings().epochs
+#: what the rows stored before the two settings were recorded were measured with
+LEGACY_RUNG, LEGACY_SHORT_EPOCHS = 1, 2
 #: the search arms: arm -> (sampler, objectives, the folder and study suffix of its runs, the score:
 #: ``None`` = the main job's)
 SEARCH_ARMS: dict[str, tuple[str, tuple[str, ...], str, str | None]] = {
@@ -68,6 +76,42 @@ SEARCH_ARMS: dict[str, tuple[str, tuple[str, ...], str, str | None]] = {
     "search_short": ("tpe", ("score", "macs"), "tpe-short", "short_train"),
     "random_short": ("random", ("score", "macs"), "random-short", "short_train"),
 }
+
+
+def is_short(arm: str) -> bool:
+    return arm in SEARCH_ARMS and SEARCH_ARMS[arm][3] == "short_train"
+
+
+def run_tag(arm: str, rung: int) -> str:
+    """The folder and study suffix of a search arm's runs at first rung ``rung`` (the names of the
+    runs stored before the setting existed stay as they were)."""
+    tag = SEARCH_ARMS[arm][2]
+    if rung != LEGACY_RUNG:
+        tag += f"-r{rung}"
+    if is_short(arm) and SHORT_ARM_EPOCHS != LEGACY_SHORT_EPOCHS:
+        tag += f"-e{SHORT_ARM_EPOCHS}"
+    return tag
+
+
+def with_settings(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with ``first_rung`` and ``short_epochs`` filled in for rows stored before they were recorded."""
+    df = df.copy()
+    search = df.arm.isin(list(SEARCH_ARMS))
+    short = df.arm.map(is_short).astype(bool)
+    if "first_rung" not in df:
+        df["first_rung"] = np.where(search, LEGACY_RUNG, np.nan)
+    if "short_epochs" not in df:
+        df["short_epochs"] = np.where(short, LEGACY_SHORT_EPOCHS, np.nan)
+    return df
+
+
+def current(df: pd.DataFrame, rung: int) -> pd.DataFrame:
+    """The rows measured with first rung ``rung`` (and today's short-training epochs), and the named
+    networks."""
+    df = with_settings(df)
+    short = df.arm.map(is_short).astype(bool)
+    keep = (df.arm == "named") | ((df.first_rung == rung) & (~short | (df.short_epochs == SHORT_ARM_EPOCHS)))
+    return df[keep]
 
 
 def middle_budget(space_name: str, n: int = 200) -> float:
@@ -95,7 +139,8 @@ def recipe(args: argparse.Namespace) -> Any:
 
 
 def search_arm(space: str, seed: int, arm: str, args: argparse.Namespace, budget: float) -> list[dict[str, Any]]:
-    sampler, objectives, suffix, score = SEARCH_ARMS[arm]
+    sampler, objectives, _, score = SEARCH_ARMS[arm]
+    suffix = run_tag(arm, args.refine_min_epochs)
     out = Path(args.work) / f"{space}-{seed}-{suffix}"
     settings = main_job_settings(
         objectives=objectives,
@@ -110,6 +155,7 @@ def search_arm(space: str, seed: int, arm: str, args: argparse.Namespace, budget
         baselines=False,
         study=f"quality-{space}-{seed}-{suffix}",
         refine_recipe=recipe(args),
+        refine_min_epochs=args.refine_min_epochs,
     )
     scoring = settings.score if score is None else replace(settings.score, score=score, epochs=SHORT_ARM_EPOCHS)
     settings = replace(settings, score=replace(scoring, device=args.device))
@@ -129,6 +175,8 @@ def search_arm(space: str, seed: int, arm: str, args: argparse.Namespace, budget
             "state": r["refine_state"],
             "draws": len(df),
             "wall_s": wall,
+            "first_rung": args.refine_min_epochs,
+            "short_epochs": SHORT_ARM_EPOCHS if is_short(arm) else math.nan,
         }
         for _, r in refined.iterrows()
     ]
@@ -260,7 +308,7 @@ def paired(df: pd.DataFrame, budgets: dict[str, float]) -> str:
     return "\n".join(lines)
 
 
-def proxy_stage(df: pd.DataFrame, work: Path) -> str:
+def proxy_stage(df: pd.DataFrame, work: Path, rung: int) -> str:
     """What each search arm's proxy stage found before any training, read from its stored study: the
     best and top-5 mean score, the median MACs of its scored candidates against the budget, and the
     share of them at the space's largest input resolution (mean over the seeds whose study is kept)."""
@@ -270,7 +318,7 @@ def proxy_stage(df: pd.DataFrame, work: Path) -> str:
 
     rows = []
     for (space, seed, arm), g in df[df.arm.isin(list(SEARCH_ARMS))].groupby(["space", "seed", "arm"]):
-        suffix = SEARCH_ARMS[arm][2]
+        suffix = run_tag(arm, rung)
         path = work / f"{space}-{int(seed)}-{suffix}" / "study.journal"
         if not path.exists():
             continue
@@ -337,6 +385,7 @@ def figure(df: pd.DataFrame, budgets: dict[str, float], path: Path) -> None:
     fig, axes = plt.subplots(1, max(1, len(spaces)), figsize=(5.2 * max(1, len(spaces)), 4.2), squeeze=False)
     for ax, space in zip(axes[0], spaces, strict=False):
         part = df[(df.space == space) & (df.state == "complete")]
+        ax.set_ymargin(0.12)  # room below the lowest point for the named networks' labels
         for arm, (label, colour, marker) in ARMS.items():
             a = part[part.arm == arm]
             if a.empty:
@@ -345,10 +394,11 @@ def figure(df: pd.DataFrame, budgets: dict[str, float], path: Path) -> None:
             best = a.loc[a.groupby("seed").trained_acc.idxmax()]
             ax.scatter(best.macs / 1e6, best.trained_acc, facecolors="none", edgecolors=colour, marker=marker,
                        s=110, linewidths=1.6)  # fmt: skip
-            if arm == "named":
+            if arm == "named":  # each name under its column, in the margin below every point
                 for name, g in a.groupby("name"):
-                    ax.annotate(str(name), (g.macs.iloc[0] / 1e6, g.trained_acc.max()), xytext=(4, 4),
-                                textcoords="offset points", fontsize=7, color=colour)  # fmt: skip
+                    ax.text(g.macs.iloc[0] / 1e6, 0.012, str(name), transform=ax.get_xaxis_transform(),
+                            ha="center", va="bottom", fontsize=7, color=colour,
+                            bbox={"fc": "white", "ec": "none", "pad": 0.5, "alpha": 0.8})  # fmt: skip
         ax.axvline(budgets[space] / 1e6, color="k", ls="--", lw=1)
         ax.text(budgets[space] / 1e6, ax.get_ylim()[1], "budget ", rotation=90, va="top", ha="right", fontsize=8)
         ax.set_xlim(0, budgets[space] / 1e6 * 1.08)
@@ -376,6 +426,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--jobs", type=int, default=1, help="arm runs at once, each in its own process")
     p.add_argument("--max-macs", type=float, default=None, help="MACs budget (default: the middle of each space)")
     p.add_argument("--epochs", type=int, default=None, help="training epochs (default: the ground-truth recipe's)")
+    p.add_argument(
+        "--refine-min-epochs",
+        type=int,
+        default=SearchSettings().refine_min_epochs,
+        help="epochs before refinement may stop a candidate (default: metablock search's)",
+    )
     p.add_argument("--work", default="runs/search_quality", help="folder of the arms' studies")
     p.add_argument("--out", default=str(HERE / "results" / "search_quality.parquet"))
     args = p.parse_args(argv)
@@ -385,8 +441,9 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"--arms: unknown arm {a!r}; valid: {', '.join(ARMS)}")
     torch.set_num_threads(args.threads)
     out = Path(args.out)
-    df = pd.read_parquet(out) if out.exists() else pd.DataFrame(columns=["space", "seed", "arm"])
-    done = {(s, int(seed), a) for s, seed, a in zip(df.space, df.seed, df.arm, strict=True)}
+    df = with_settings(pd.read_parquet(out)) if out.exists() else pd.DataFrame(columns=["space", "seed", "arm"])
+    cur = current(df, args.refine_min_epochs)
+    done = {(s, int(seed), a) for s, seed, a in zip(cur.space, cur.seed, cur.arm, strict=True)}
     budgets: dict[str, float] = {}
     for space in args.spaces.split(","):
         budgets[space] = args.max_macs or middle_budget(space)
@@ -412,12 +469,14 @@ def main(argv: list[str] | None = None) -> int:
         for unit in units:
             df = store(df, run_unit(unit, args), out)
     settings = main_job_settings()
+    df = current(df, args.refine_min_epochs)
     text = "\n".join(
         [
             "# Search quality on trained accuracy",
             "",
             f"Score: the main job's ({settings.score.score}); `short_train` ({SHORT_ARM_EPOCHS} epochs of the "
-            f"recipe below) in the `_short` arms; {args.trials} scored trials, refine {args.refine}; "
+            f"recipe below) in the `_short` arms; {args.trials} scored trials, refine {args.refine}, no candidate "
+            f"stopped before epoch {args.refine_min_epochs}; "
             f"recipe: {recipe(args).describe()}. Hypervolume in MMACs x accuracy above {REF_ACC}. "
             f"Machine: {processor()}, {os.cpu_count()} cores, device {args.device}. Command: "
             f"`python benchmarks/bench_search_quality.py {' '.join(argv if argv is not None else sys.argv[1:])}`.",
@@ -435,7 +494,7 @@ def main(argv: list[str] | None = None) -> int:
             f"Read from the arms' stored studies in `{args.work}`. Agreement of the proxy score with trained accuracy "
             f"among the candidates trained to the end: {refined_agreement(df)}.",
             "",
-            proxy_stage(df, Path(args.work)),
+            proxy_stage(df, Path(args.work), args.refine_min_epochs),
         ]
     )
     save(text + "\n", out.with_suffix(".md"))

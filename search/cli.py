@@ -133,6 +133,13 @@ def add_parser(sub: Any) -> None:
         "(MNIST, successive halving) and show their trained accuracy (default: 0, none)",
     )
     p.add_argument(
+        "--refine-min-epochs",
+        type=int,
+        default=3,
+        help="epochs every refined candidate trains before successive halving may stop it (default: 3; "
+        "10, the recipe's epochs, trains every candidate to the end)",
+    )
+    p.add_argument(
         "--latency-threads",
         type=int,
         default=1,
@@ -245,6 +252,7 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         baselines=not args.no_baselines,
         latency_threads=args.latency_threads,
         refine=args.refine,
+        refine_min_epochs=args.refine_min_epochs,
         progress=not args.no_progress,
     )
 

@@ -103,6 +103,10 @@ class SearchSettings:
             ground-truth recipe under successive halving (:mod:`search.refine`); 0 = none.
         refine_recipe: a :class:`search.training.Recipe` for the refinement instead of the ground
             truth's (``None``).
+        refine_min_epochs: the first rung of refinement's successive halving: no candidate is stopped
+            before this many epochs (default 3, where the recipe cut short ranks networks like a second
+            full training, see ``benchmarks/results/scores.md``); the recipe's epochs or more = every
+            candidate trains to the end.
     """
 
     space: Any = "emo"
@@ -128,6 +132,7 @@ class SearchSettings:
     max_over_budget: int | None = None
     refine: int = 0
     refine_recipe: Any = None
+    refine_min_epochs: int = 3
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "objectives", tuple(self.objectives))
@@ -148,6 +153,7 @@ class SearchSettings:
             ("latency_threads", 1),
             ("max_over_budget", 0),
             ("refine", 0),
+            ("refine_min_epochs", 1),
         ):
             if name == "max_over_budget" and self.max_over_budget is None:
                 continue

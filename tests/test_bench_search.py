@@ -4,6 +4,7 @@ trained accuracy and the main job's settings they reuse (no timings are checked)
 from __future__ import annotations
 
 import importlib.util
+import math
 import sys
 from pathlib import Path
 
@@ -78,6 +79,10 @@ def test_search_quality_runs_three_arms_and_resumes(tmp_path: Path) -> None:
     assert set(rows.arm) == {"search", "random", "named", "search_short", "random_short"}
     short = rows[rows.arm == "search_short"]
     assert short.score.between(0, 1).all()  # scored by short training: an accuracy, not a proxy value
+    searched = rows[rows.arm != "named"]
+    assert (searched.first_rung == 3).all()  # metablock search's first rung, recorded with every row
+    assert (rows[rows.arm.str.endswith("_short")].short_epochs == 3).all()
+    assert (tmp_path / "work" / "mobilenet-0-tpe-short-r3-e3" / "study.journal").exists()
     assert (rows.macs <= 150e6).all() and rows.trained_acc.between(0, 1).all()
     named = rows[rows.arm == "named"]
     assert len(named) == 1 and "x0." in named.name.iloc[0]  # no named network fits: the smallest, scaled
@@ -92,6 +97,25 @@ def test_search_quality_runs_three_arms_and_resumes(tmp_path: Path) -> None:
     mtime = out.stat().st_mtime_ns
     bench.main(args)  # everything stored: nothing is run again
     assert out.stat().st_mtime_ns == mtime and len(pd.read_parquet(out)) == len(rows)
+
+
+def test_search_quality_tables_show_the_rows_of_their_own_refinement_setting() -> None:
+    bench = _load("bench_search_quality")
+    # rows stored before the settings were recorded: first rung 1, short training at 2 epochs
+    old = pd.DataFrame(
+        {"space": "a", "seed": 0, "arm": ["search", "search_short", "named"], "trained_acc": [0.9, 0.8, 0.7]}
+    )
+    filled = bench.with_settings(old)
+    assert filled.first_rung.tolist()[:2] == [1, 1] and math.isnan(filled.first_rung.iloc[2])
+    assert math.isnan(filled.short_epochs.iloc[0]) and filled.short_epochs.iloc[1] == 2
+    new = pd.DataFrame(
+        {"space": "a", "seed": 0, "arm": ["search", "search_short"], "trained_acc": [0.95, 0.85],
+         "first_rung": 3, "short_epochs": [math.nan, bench.SHORT_ARM_EPOCHS]}
+    )  # fmt: skip
+    both = pd.concat([filled, new], ignore_index=True)
+    assert bench.current(both, 3).trained_acc.tolist() == [0.7, 0.95, 0.85]  # the named networks and rung 3
+    assert bench.current(both, 1).trained_acc.tolist() == [0.9, 0.7]  # rung 1's short arm had other epochs
+    assert bench.run_tag("search", 1) == "tpe" and bench.run_tag("search_short", 3) == "tpe-short-r3-e3"
 
 
 def test_search_quality_compares_arms_seed_by_seed() -> None:

@@ -195,6 +195,17 @@ def test_short_train_options_reach_the_score_settings() -> None:
         settings_from_args(parser.parse_args(["search", "--score", "short_train", "--train-epochs", "0"]))
 
 
+def test_refine_min_epochs_reaches_the_settings() -> None:
+    from search.cli import settings_from_args
+
+    parser = build_parser()
+    assert settings_from_args(parser.parse_args(["search"])).refine_min_epochs == 3
+    settings = settings_from_args(parser.parse_args(["search", "--refine", "2", "--refine-min-epochs", "10"]))
+    assert (settings.refine, settings.refine_min_epochs) == (2, 10)
+    with pytest.raises(ConfigError, match="refine_min_epochs must be an integer >= 1; got refine_min_epochs=0"):
+        settings_from_args(parser.parse_args(["search", "--refine-min-epochs", "0"]))
+
+
 def test_library_warnings_do_not_leak_into_the_command_output() -> None:
     root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "PYTHONPATH": str(root), "PYTHONWARNINGS": "default"}

@@ -514,7 +514,7 @@ def test_refinement_trains_the_most_promising_candidates_under_successive_halvin
     from search.training import Recipe
 
     recipe = Recipe(dataset="digits", epochs=2, batch_size=64, resolution=16, bn_recalibrate=100)
-    settings = tiny_settings(tmp_path, trials=5, refine=3, refine_recipe=recipe)
+    settings = tiny_settings(tmp_path, trials=5, refine=3, refine_recipe=recipe, refine_min_epochs=1)
     study = run_search(settings)
     df = results(study)
     chosen = pick(df, 3)
@@ -541,6 +541,38 @@ def test_refinement_trains_the_most_promising_candidates_under_successive_halvin
     run_search(settings)
     assert len([t for t in rstudy.trials if t.state.name in ("COMPLETE", "PRUNED")]) == len(chosen)
     assert len(results(str(tmp_path / "study.journal"))) == len(df)
+
+
+def test_refinement_judges_no_candidate_before_its_first_rung(tmp_path: Path) -> None:
+    from search.refine import refine_study_name
+    from search.training import Recipe
+
+    recipe = Recipe(dataset="digits", epochs=3, batch_size=64, resolution=16, bn_recalibrate=100)
+
+    def refine_with(first: int, folder: str) -> tuple[pd.DataFrame, optuna.Study]:
+        settings = tiny_settings(tmp_path / folder, trials=6, refine=5, refine_recipe=recipe, refine_min_epochs=first)
+        study = run_search(settings)
+        rstudy = optuna.load_study(study_name=refine_study_name("metablock"), storage=study._storage)
+        refined = results(study)
+        return refined[refined["refine_state"].notna()], rstudy
+
+    rung2, rstudy = refine_with(2, "rung2")
+    assert rstudy.user_attrs["first_rung"] == 2 and len(rung2) >= 2
+    pruned = rung2[rung2["refine_state"] == "pruned"]
+    assert (pruned["refine_epochs"] == 2).all()  # stopped at the rung, never after epoch 1
+    # a pruned candidate was in the lower half at the rung of those that reached it before it
+    trials = sorted(rstudy.get_trials(deepcopy=False), key=lambda t: t.number)
+    for i, t in enumerate(trials):
+        if t.state.name == "PRUNED":
+            earlier = [u.intermediate_values[2] for u in trials[: i + 1] if 2 in u.intermediate_values]
+            assert t.intermediate_values[2] < max(earlier) or len(earlier) == 1
+        assert set(t.intermediate_values) <= {2, 3}  # validated at the rung and at the end only
+    # a first rung at the recipe's epochs (or more) trains every candidate to the end
+    to_end, rstudy = refine_with(5, "to_end")
+    assert rstudy.user_attrs["first_rung"] == 3
+    assert all(set(t.intermediate_values) == {3} for t in rstudy.trials)  # one validation, at the end
+    assert (to_end["refine_state"] == "complete").all() and (to_end["refine_epochs"] == 3).all()
+    assert to_end["trained_acc"].between(0, 1).all() and len(to_end) == len(rung2)
 
 
 def test_resuming_tops_the_same_study_up(tmp_path: Path) -> None:
@@ -599,6 +631,7 @@ def test_settings_reject_bad_values(tmp_path: Path) -> None:
         ({"objectives": ("macs", "score")}, "objectives"),
         ({"objectives": ("score", "flops")}, "flops"),
         ({"workers": 0}, "workers"),
+        ({"refine_min_epochs": 0}, "refine_min_epochs"),
     ):
         with pytest.raises(ConfigError, match=field):
             tiny_settings(tmp_path, **kw)
