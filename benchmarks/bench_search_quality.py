@@ -1,4 +1,4 @@
-"""Does the search find networks that train better? Trained accuracy of four arms at one budget.
+"""Does the search find networks that train better? Trained accuracy of each arm at one budget.
 
 For each space (``emo`` and ``mobilenet`` by default) at a MACs budget near the middle of the space's
 range (the median MACs of 200 random candidates, rounded to 10M) and for each seed:
@@ -12,8 +12,9 @@ range (the median MACs of 200 random candidates, rounded to 10M) and for each se
 (d) ``search_score``: the same search with ``--objectives score``, a single objective under the same
     MACs budget, so its trials are not spread along the cost axis;
 (e) ``search_short`` and ``random_short``: (a) and (b) scored with ``--score short_train`` (the
-    ground-truth recipe cut to ``SHORT_ARM_EPOCHS`` = 3 epochs) instead of the main job's training-free score
-    (``--arms`` picks the arms).
+    ground-truth recipe cut to ``SHORT_ARM_EPOCHS`` = 3 epochs) instead of the main job's training-free score;
+(f) ``search_score_short``: (d) scored with ``--score short_train``: a score that ranks like the
+    ground truth, and trials not spread along the cost axis (``--arms`` picks the arms).
 
 Refinement stops no candidate before ``--refine-min-epochs`` (default: ``metablock search``'s, 3 epochs).
 Each row records that first rung (``first_rung``) and the short-training epochs of its score
@@ -75,6 +76,7 @@ SEARCH_ARMS: dict[str, tuple[str, tuple[str, ...], str, str | None]] = {
     "search_score": ("tpe", ("score",), "tpe-score", None),
     "search_short": ("tpe", ("score", "macs"), "tpe-short", "short_train"),
     "random_short": ("random", ("score", "macs"), "random-short", "short_train"),
+    "search_score_short": ("tpe", ("score",), "tpe-score-short", "short_train"),
 }
 
 
@@ -286,7 +288,8 @@ def paired(df: pd.DataFrame, budgets: dict[str, float]) -> str:
         "|---|---|---|---|---:|---|---:|---:|",
     ]
     rivals = {"search": ("random", "named"), "search_score": ("random", "named"),
-              "search_short": ("random_short", "random", "named")}  # fmt: skip
+              "search_short": ("random_short", "random", "named"),
+              "search_score_short": ("random_short", "random", "named")}  # fmt: skip
     for space, arm in [(sp, a) for sp in sorted(seeds.space.unique()) for a in rivals]:
         s = seeds[(seeds.space == space) & (seeds.arm == arm)].set_index("seed")
         if s.empty:
@@ -369,6 +372,7 @@ ARMS = {  # arm: (label, colour, marker)
     "random": ("random search (refined)", "tab:gray", "^"),
     "search_short": ("search, short_train score (refined)", "tab:red", "P"),
     "random_short": ("random search, short_train score (refined)", "tab:purple", "v"),
+    "search_score_short": ("search, score only, short_train score (refined)", "tab:brown", "X"),
     "named": ("named networks", "tab:orange", "s"),
 }
 

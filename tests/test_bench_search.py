@@ -73,10 +73,10 @@ def test_search_quality_runs_three_arms_and_resumes(tmp_path: Path) -> None:
     out = tmp_path / "quality.parquet"
     args = ["--spaces", "mobilenet", "--seeds", "0", "--trials", "3", "--refine", "1", "--epochs", "1"]
     args += ["--max-macs", "150e6", "--device", "cpu", "--work", str(tmp_path / "work"), "--out", str(out)]
-    args += ["--arms", "search,random,named,search_short,random_short"]
+    args += ["--arms", "search,random,named,search_short,random_short,search_score_short"]
     bench.main(args)
     rows = pd.read_parquet(out)
-    assert set(rows.arm) == {"search", "random", "named", "search_short", "random_short"}
+    assert set(rows.arm) == {"search", "random", "named", "search_short", "random_short", "search_score_short"}
     short = rows[rows.arm == "search_short"]
     assert short.score.between(0, 1).all()  # scored by short training: an accuracy, not a proxy value
     searched = rows[rows.arm != "named"]
@@ -93,6 +93,8 @@ def test_search_quality_runs_three_arms_and_resumes(tmp_path: Path) -> None:
     assert "| mobilenet | search |" in table.split("## What the proxy stage found")[1]
     assert "| mobilenet | random | " in table.split("## The search against each arm")[1]
     assert "| mobilenet | search_short | random_short | " in table.split("## The search against each arm")[1]
+    assert "| mobilenet | search_score_short | random_short | " in table.split("## The search against each arm")[1]
+    assert (tmp_path / "work" / "mobilenet-0-tpe-score-short-r3-e3" / "study.journal").exists()
     assert "mobilenet, short_train: τ" in table
     mtime = out.stat().st_mtime_ns
     bench.main(args)  # everything stored: nothing is run again
