@@ -133,13 +133,22 @@ def test_search_quality_compares_arms_seed_by_seed() -> None:
     seeds = bench.per_seed(df, {"a": 100e6})
     search = seeds[seeds.arm == "search"].sort_values("seed")
     assert search.best.tolist() == [0.90, 0.92, 0.91]  # a pruned candidate's accuracy is not its best
+    assert search["mean"].tolist() == [0.90, 0.92, 0.91]  # nor part of its mean
+    more = pd.concat(
+        [df, df.query("arm == 'search' and state == 'complete'").assign(trained_acc=0.8)], ignore_index=True
+    )
+    means = bench.per_seed(more, {"a": 100e6}).query("arm == 'search'").sort_values("seed")["mean"]
+    assert means.tolist() == pytest.approx([(0.90 + 0.80) / 2, (0.92 + 0.80) / 2, (0.91 + 0.80) / 2])
     assert search.hv.iloc[0] == pytest.approx(50 * 0.40)
     # differences 0.02, 0.03, -0.01: mean 0.0133, sd 0.0208, t(0.975, 2) = 4.303
     mean, lo, hi = bench.mean_interval(pd.Series([0.02, 0.03, -0.01]).to_numpy())
     half = 4.302653 * 0.0208167 / 3**0.5
     assert mean == pytest.approx(0.013333, abs=1e-6) and (lo, hi) == pytest.approx((mean - half, mean + half), abs=1e-5)
     table = bench.paired(df, {"a": 100e6})
-    assert "| a | search | random | +0.0133 [-0.0384, +0.0650] | 2 of 3 |" in table
+    # best, then mean trained accuracy (one trained candidate per seed: the same), then hypervolume
+    assert (
+        "| a | search | random | +0.0133 [-0.0384, +0.0650] | 2 of 3 | +0.0133 [-0.0384, +0.0650] | 2 of 3 |" in table
+    )
     assert "named" not in table  # no such arm: no row
     assert bench.mean_interval(pd.Series([0.5]).to_numpy())[0] == 0.5
 
