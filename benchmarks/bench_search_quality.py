@@ -247,7 +247,7 @@ def per_seed(df: pd.DataFrame, budgets: dict[str, float]) -> pd.DataFrame:
 
 def summary(df: pd.DataFrame, budgets: dict[str, float]) -> str:
     lines = [
-        "| space | budget | arm | best trained acc (mean ± sd over seeds) | mean trained acc of its trained (mean) "
+        "| space | budget | arm | best trained acc (mean ± sd over seeds) | trained acc of its candidates (mean) "
         "| hypervolume (mean ± sd) | wall s (mean) | seeds |",
         "|---|---:|---|---|---:|---|---:|---:|",
     ]
