@@ -406,14 +406,16 @@ def figure(df: pd.DataFrame, budgets: dict[str, float], path: Path) -> None:
         ax.axvline(budgets[space] / 1e6, color="k", ls="--", lw=1)
         ax.text(budgets[space] / 1e6, ax.get_ylim()[1], "budget ", rotation=90, va="top", ha="right", fontsize=8)
         ax.set_xlim(0, budgets[space] / 1e6 * 1.08)
-        ax.set_title(f"{space}: budget {budgets[space] / 1e6:.0f}M MACs, {part.seed.nunique()} seeds")
+        counts = part.groupby("arm").seed.nunique()
+        seeds = f"{counts.max()}" if counts.min() == counts.max() else f"{counts.min()}-{counts.max()}"
+        ax.set_title(f"{space}: budget {budgets[space] / 1e6:.0f}M MACs, {seeds} seeds per arm")
         ax.set_xlabel("MACs (M)")
         ax.set_ylabel("trained accuracy (ground-truth recipe)")
         ax.grid(alpha=0.3)
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False,
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False,
                title="trained candidates of every seed; ringed: each seed's best", title_fontsize=8)  # fmt: skip
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    fig.tight_layout(rect=(0, 0.13, 1, 1))
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
