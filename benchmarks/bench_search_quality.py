@@ -289,9 +289,9 @@ def paired(df: pd.DataFrame, budgets: dict[str, float]) -> str:
         "Δ mean trained acc (mean [95% interval]) | ahead | Δ hypervolume (mean [95% interval]) | ahead | seeds |",
         "|---|---|---|---|---:|---|---:|---|---:|---:|",
     ]
-    rivals = {"search": ("random", "named"), "search_score": ("random", "named"),
-              "search_short": ("random_short", "random", "named"),
-              "search_score_short": ("random_short", "random", "named")}  # fmt: skip
+    # every searching arm against random search (with its own score first, where that differs) and the named networks
+    rivals = {arm: ("random_short",) * is_short(arm) + ("random", "named")
+              for arm, (sampler, *_) in SEARCH_ARMS.items() if sampler != "random"}  # fmt: skip
     for space, arm in [(sp, a) for sp in sorted(seeds.space.unique()) for a in rivals]:
         s = seeds[(seeds.space == space) & (seeds.arm == arm)].set_index("seed")
         if s.empty:
