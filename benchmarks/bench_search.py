@@ -172,7 +172,11 @@ def main() -> None:
                 f"--samplers --sampler-names {args.sampler_names}{' --quick' if args.quick else ''}`"
                 f"; torch {torch.__version__}, {args.threads} threads, {processor()}, {os.cpu_count()} cores, load "
                 f"average after the last run {load[0]:.1f}. Over-budget draws take no scored slot; their time is the "
-                "sum of their trial durations (sampling, costs, storage). Rows accumulate in the Parquet file "
+                "sum of their trial durations (sampling, costs, storage). NSGA-II runs at the driver's population "
+                f"({settings.nsga2_population}: a quarter of the trials). Optuna's NSGA-II and GP read complete "
+                "trials only, so over-budget draws (PRUNED) reach TPE alone; NSGA-II breeds from candidates within "
+                "budget, and GP does not learn the budget (`metablock search --sampler gp` with a budget warns). "
+                "Rows accumulate in the Parquet file "
                 "beside this table (one per sampler, with the commit it was measured on; `+`: with uncommitted "
                 "changes).",
                 "",

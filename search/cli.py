@@ -64,6 +64,12 @@ def add_parser(sub: Any) -> None:
         help=f"scored trials the study should hold (default: {DEFAULTS['trials']})",
     )
     p.add_argument("--sampler", default="tpe", help="tpe, nsga2, random or gp (default: tpe)")
+    p.add_argument(
+        "--population",
+        type=int,
+        default=None,
+        help="NSGA-II's population size (default: a quarter of --trials, from 8 to 50, for at least four generations)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the sampler and of the scores (default: 0)")
     p.add_argument("--workers", type=int, default=1, help="worker processes sharing the storage (default: 1)")
     p.add_argument(
@@ -241,6 +247,7 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         max_latency_ms=_budget(args.max_latency_ms, "--max-latency-ms"),
         trials=args.trials,
         sampler=args.sampler,
+        population=args.population,
         seed=args.seed,
         workers=args.workers,
         timeout=args.timeout,
@@ -286,16 +293,21 @@ def run(args: argparse.Namespace) -> int:
     get_space(settings.space)  # fail early on a bad space
     import warnings
 
-    from .driver import OverBudgetLimit
+    from .driver import BudgetUnseen, OverBudgetLimit
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", OverBudgetLimit)
+    with warnings.catch_warnings():  # the driver's own warnings read as one line each, when they happen
+        for category in (OverBudgetLimit, BudgetUnseen):
+            warnings.simplefilter("always", category)
+        shown = warnings.showwarning
+
+        def show(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+            if issubclass(category, (OverBudgetLimit, BudgetUnseen)):
+                print(f"metablock: warning: {message}", file=sys.stderr, flush=True)
+            else:
+                shown(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
         study = run_search(settings)
-    for w in caught:
-        if issubclass(w.category, OverBudgetLimit):
-            print(f"metablock: warning: {w.message}", file=sys.stderr)
-        else:
-            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     df = results(study)
     paths = write_results(df, settings.out)
     print(f"study {settings.study!r} in {settings.storage_url}: {summary_line(df)}")

@@ -84,6 +84,9 @@ class SearchSettings:
             CPU with ``latency_threads`` threads, or a CUDA device, timed with synchronisation).
         trials: finished trials the study should hold.
         sampler: ``tpe``, ``nsga2``, ``random`` or ``gp``.
+        population: NSGA-II's population size; default (``None``): a quarter of ``trials``, from 8 to
+            50, so that a study runs at least four generations (Optuna's default of 50 makes a study
+            of 40 scored trials a random search: NSGA-II breeds from complete trials only).
         seed: seed of the sampler (worker ``i`` uses ``seed + i``) and of the scores.
         workers: worker processes sharing the storage.
         timeout: seconds after which no new trial is started.
@@ -117,6 +120,7 @@ class SearchSettings:
     max_latency_ms: float | None = None
     trials: int = 40
     sampler: str = "tpe"
+    population: int | None = None
     seed: int = 0
     workers: int = 1
     timeout: float | None = None
@@ -154,8 +158,9 @@ class SearchSettings:
             ("max_over_budget", 0),
             ("refine", 0),
             ("refine_min_epochs", 1),
+            ("population", 2),
         ):
-            if name == "max_over_budget" and self.max_over_budget is None:
+            if name in ("max_over_budget", "population") and getattr(self, name) is None:
                 continue
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -174,6 +179,11 @@ class SearchSettings:
             )
         if not isinstance(self.study, str) or not self.study:
             raise ConfigError(f"study must be a non-empty name; got study={self.study!r}")
+
+    @property
+    def nsga2_population(self) -> int:
+        """NSGA-II's population size: ``population``, or a quarter of ``trials`` from 8 to 50."""
+        return self.population if self.population is not None else max(8, min(50, self.trials // 4))
 
     @property
     def over_budget_limit(self) -> int:
@@ -549,7 +559,8 @@ def _quiet() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
-def make_sampler(name: str, seed: int, n_objectives: int) -> Any:
+def make_sampler(name: str, seed: int, n_objectives: int, population: int = 50) -> Any:
+    """Optuna's sampler ``name``; ``population``: NSGA-II's population size."""
     import optuna
 
     _quiet()
@@ -557,7 +568,7 @@ def make_sampler(name: str, seed: int, n_objectives: int) -> Any:
     if name == "tpe":
         return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
     if name == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed)
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=population)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "gp":
@@ -570,7 +581,9 @@ def create_study(settings: SearchSettings, *, worker: int = 0) -> Any:
     import optuna
 
     storage = make_storage(settings.storage_url, heartbeat_s=settings.heartbeat_s, grace_s=settings.grace_s)
-    sampler = make_sampler(settings.sampler, settings.seed + worker, len(settings.objectives))
+    sampler = make_sampler(
+        settings.sampler, settings.seed + worker, len(settings.objectives), population=settings.nsga2_population
+    )
     study = optuna.create_study(
         storage=storage,
         study_name=settings.study,
@@ -642,11 +655,18 @@ def _fmt(name: str, value: float) -> str:
     return f"{value:.2f} ms"
 
 
-def objective(trial: Any, settings: SearchSettings, evaluator: Evaluator) -> tuple[float, ...]:
-    """Suggest, cost, check budgets, score; returns the objective values."""
-    import optuna
+def objective(
+    trial: Any, settings: SearchSettings, evaluator: Evaluator, scoring: Callable[[], Any] | None = None
+) -> tuple[float, ...]:
+    """Suggest, cost, check budgets, score; returns the objective values.
+
+    ``scoring``: a context manager factory entered once the candidate is within budget, around its
+    build and score (the driver's heartbeat: an over-budget draw needs none)."""
+    import contextlib
 
     with _held(trial.study):  # a draw's choices, costs and budget checks go to storage in one write
+        trial.set_user_attr("worker", _worker_id())
+        trial.set_user_attr("heartbeat", time.time())
         t0 = time.perf_counter()
         cand = evaluator.space.suggest(trial)
         trial.set_user_attr("time_suggest_s", time.perf_counter() - t0)  # the sampler's share
@@ -669,6 +689,14 @@ def objective(trial: Any, settings: SearchSettings, evaluator: Evaluator) -> tup
             trial.set_user_attr("reason", "over budget: " + ", ".join(over))
             raise BudgetExceeded(", ".join(over))
         trial.set_user_attr("config", cand.net.to_dict())
+
+    with scoring() if scoring is not None else contextlib.nullcontext():
+        return _score(trial, settings, cand, costs, t1)
+
+
+def _score(trial: Any, settings: SearchSettings, cand: Any, costs: dict[str, float], t1: float) -> tuple[float, ...]:
+    """Build and score a candidate within budget (the second half of :func:`objective`)."""
+    import optuna
 
     # a score that builds the candidate itself (short_train) takes none
     model = None if settings.score.score in BUILDS_ITS_OWN else seeded_build(cand.net, settings.seed)
@@ -768,6 +796,10 @@ def _numbered(study: Any) -> Any:
 
 class OverBudgetLimit(RuntimeWarning):
     """The study drew ``max_over_budget`` over-budget candidates before holding its trials."""
+
+
+class BudgetUnseen(RuntimeWarning):
+    """A sampler that never sees over-budget draws (Optuna's GP) runs a study with a budget."""
 
 
 def _worker_id() -> str:
@@ -933,36 +965,35 @@ def _run_one(study: Any, trial: Any, settings: SearchSettings, evaluator: Evalua
     import optuna
     from optuna.trial import TrialState
 
-    trial.set_user_attr("worker", _worker_id())
     if _taken(study, before=trial.number) >= settings.trials:
+        trial.set_user_attr("worker", _worker_id())
         trial.set_user_attr(SURPLUS, "asked after the study held its trials; not evaluated")
         study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
         return None
-    trial.set_user_attr("heartbeat", time.time())
     state: Any = None
     values: Any = None
     scored = True
-    with _Heartbeat(study, trial, settings.heartbeat_s):
-        try:
-            values = objective(trial, settings, evaluator)
-        except BudgetExceeded:
-            state = TrialState.PRUNED
-            scored = False
-        except optuna.TrialPruned:
-            state = TrialState.PRUNED
-        except optuna.exceptions.UpdateFinishedTrialError:
-            raise
-        except KeyboardInterrupt:
-            trial.set_user_attr(FAULT, "interrupted")
-            study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
-            raise
-        except Exception as exc:  # a fault of this candidate (NaN score, error, out of memory): record it
-            reason = f"{type(exc).__name__}: {exc}"
-            trial.set_user_attr(FAULT, reason[:500])
-            trial.set_user_attr("status", "failed")
-            trial.set_user_attr("traceback", traceback.format_exc()[-2000:])
-            state = TrialState.FAIL
-            _release_memory()
+    try:
+        # the heartbeat runs while a candidate within budget is built and scored
+        values = objective(trial, settings, evaluator, lambda: _Heartbeat(study, trial, settings.heartbeat_s))
+    except BudgetExceeded:
+        state = TrialState.PRUNED
+        scored = False
+    except optuna.TrialPruned:
+        state = TrialState.PRUNED
+    except optuna.exceptions.UpdateFinishedTrialError:
+        raise
+    except KeyboardInterrupt:
+        trial.set_user_attr(FAULT, "interrupted")
+        study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+        raise
+    except Exception as exc:  # a fault of this candidate (NaN score, error, out of memory): record it
+        reason = f"{type(exc).__name__}: {exc}"
+        trial.set_user_attr(FAULT, reason[:500])
+        trial.set_user_attr("status", "failed")
+        trial.set_user_attr("traceback", traceback.format_exc()[-2000:])
+        state = TrialState.FAIL
+        _release_memory()
     # skip_if_finished: another process may have declared this trial lost (it then runs again)
     if state is None:
         study.tell(trial, values, skip_if_finished=True)
@@ -970,8 +1001,19 @@ def _run_one(study: Any, trial: Any, settings: SearchSettings, evaluator: Evalua
         study.tell(trial, state=state, skip_if_finished=True)
     else:
         with _lazy(study):  # an over-budget draw holds no scored work: no disk sync of its end
-            study.tell(trial, state=state, skip_if_finished=True)
+            _tell_quietly(study, trial, state)
     return scored
+
+
+def _tell_quietly(study: Any, trial: Any, state: Any) -> None:
+    """``study.tell(trial, state=state, skip_if_finished=True)`` without the deep copy of the told
+    trial that ``Study.tell`` returns (a third of an over-budget draw's tell), where Optuna allows."""
+    try:
+        from optuna.study._tell import _tell_with_warning
+    except ImportError:  # pragma: no cover - an Optuna that moved it
+        study.tell(trial, state=state, skip_if_finished=True)
+        return
+    _tell_with_warning(study=study, trial=trial, value_or_values=None, state=state, skip_if_finished=True)
 
 
 def _release_memory() -> None:
@@ -1120,6 +1162,18 @@ def _proxy_stage(settings: SearchSettings) -> tuple[Any, SearchSettings]:
     fail_stale(study, settings.grace_s)
     retry_lost(study)
     remaining = max(0, settings.trials - _taken(study))
+    if remaining and settings.sampler == "gp" and settings.budgets:
+        import warnings
+
+        warnings.warn(
+            "sampler 'gp' never sees over-budget draws: Optuna's GPSampler models complete trials only, and "
+            "an over-budget draw ends PRUNED, so it keeps proposing candidates over the budget (the main "
+            "job's 300M MACs: 68 draws per scored trial at about 0.5 s each, see "
+            "benchmarks/results/search_samplers.md); use 'tpe' (it learns from them) or 'nsga2' (it breeds "
+            "from candidates within budget)",
+            BudgetUnseen,
+            stacklevel=3,
+        )
     if remaining == 0:
         return study, settings
     deadline = time.time() + settings.timeout if settings.timeout else None

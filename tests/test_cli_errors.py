@@ -195,6 +195,17 @@ def test_short_train_options_reach_the_score_settings() -> None:
         settings_from_args(parser.parse_args(["search", "--score", "short_train", "--train-epochs", "0"]))
 
 
+def test_population_reaches_the_settings() -> None:
+    from search.cli import settings_from_args
+
+    parser = build_parser()
+    nsga2 = settings_from_args(parser.parse_args(["search", "--sampler", "nsga2", "--population", "12"]))
+    assert nsga2.population == nsga2.nsga2_population == 12
+    assert settings_from_args(parser.parse_args(["search"])).nsga2_population == 10  # 40 trials
+    with pytest.raises(ConfigError, match="population must be an integer >= 2; got population=1"):
+        settings_from_args(parser.parse_args(["search", "--population", "1"]))
+
+
 def test_refine_min_epochs_reaches_the_settings() -> None:
     from search.cli import settings_from_args
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -451,11 +452,52 @@ def test_an_over_budget_draw_writes_its_choices_at_once_and_never_syncs(
         assert not any(sync for _, sync in mine)  # no record of an over-budget draw syncs the disk
         with_params = [logs for logs, _ in mine if any(log["op_code"] == 5 for log in logs)]
         assert len(with_params) == 1  # every choice in one append, with its costs and budget checks
-        assert {"arch", "macs", "status", "reason"} <= {k for log in with_params[0] for k in log.get("user_attr", {})}
-        assert len(mine) <= 4  # worker, first heartbeat, the draw, its end
+        attrs = {k for log in with_params[0] for k in log.get("user_attr", {})}
+        assert {"worker", "heartbeat", "arch", "macs", "status", "reason"} <= attrs
+        assert len(mine) == 2  # the draw (its worker, choices, costs, budget checks), its end
     scored = {t._trial_id for t in trials if t.user_attrs.get("status") == "ok"}
     ends = [sync for logs, sync in writes for log in logs if log["op_code"] == 6 and log["trial_id"] in scored]
     assert len(ends) == 3 and all(ends)  # a scored trial's end syncs
+
+
+def test_only_a_candidate_within_budget_runs_a_heartbeat(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import search.driver as driver
+
+    beats: list[int] = []
+
+    class Counted(driver._Heartbeat):
+        def __enter__(self) -> Any:
+            beats.append(self._trial_id)
+            return super().__enter__()
+
+    monkeypatch.setattr(driver, "_Heartbeat", Counted)
+    study = run_search(tiny_settings(tmp_path, trials=3, max_macs=6e5, sampler="random"))
+    trials = study.get_trials(deepcopy=False)
+    assert sum(t.user_attrs.get("status") == "over_budget" for t in trials) >= 2
+    assert sorted(beats) == sorted(t._trial_id for t in trials if t.user_attrs.get("status") == "ok")
+    assert all(t.user_attrs["worker"] == driver._worker_id() for t in trials)  # over-budget draws too
+
+
+def test_nsga2_population_follows_the_trials_so_a_study_breeds(tmp_path: Path) -> None:
+    assert [tiny_settings(tmp_path, trials=n).nsga2_population for n in (4, 40, 120, 1000)] == [8, 10, 30, 50]
+    assert tiny_settings(tmp_path, trials=40, population=12).nsga2_population == 12
+    settings = tiny_settings(tmp_path, trials=6, sampler="nsga2", population=2)
+    study = run_search(settings)
+    assert study.sampler._population_size == 2
+    key = study.sampler._get_generation_key()
+    generations = [t.system_attrs[key] for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
+    assert len(generations) == 6 and max(generations) >= 2  # Optuna's default of 50 would stay at 0
+
+
+def test_a_gp_study_with_a_budget_warns_that_gp_never_sees_over_budget_draws(tmp_path: Path) -> None:
+    from search.driver import BudgetUnseen
+
+    with pytest.warns(BudgetUnseen, match="sampler 'gp' never sees over-budget draws"):
+        run_search(tiny_settings(tmp_path / "a", trials=2, max_macs=6e5, sampler="gp"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", BudgetUnseen)
+        run_search(tiny_settings(tmp_path / "b", trials=2, sampler="gp"))  # no budget: nothing to see
+        run_search(tiny_settings(tmp_path / "c", trials=2, max_macs=6e5, sampler="tpe"))
 
 
 def test_the_census_kept_on_the_study_counts_like_a_full_pass() -> None:
@@ -632,6 +674,7 @@ def test_settings_reject_bad_values(tmp_path: Path) -> None:
         ({"objectives": ("score", "flops")}, "flops"),
         ({"workers": 0}, "workers"),
         ({"refine_min_epochs": 0}, "refine_min_epochs"),
+        ({"population": 1}, "population"),
     ):
         with pytest.raises(ConfigError, match=field):
             tiny_settings(tmp_path, **kw)
@@ -655,6 +698,9 @@ def test_cli_runs_a_study_and_prints_the_front(tmp_path: Path, capsys: pytest.Ca
     assert (tmp_path / "results.parquet").exists()
     assert main(["search", "--max-macs", "-5", "--out", str(tmp_path)]) == 2
     assert "--max-macs" in capsys.readouterr().err
+    argv = [*argv[:-1], "gp", "--out", str(tmp_path / "gp")]
+    assert main(argv) == 0  # the driver's warning reads as one line of its own
+    assert "metablock: warning: sampler 'gp' never sees over-budget draws" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------ spaces as YAML templates
