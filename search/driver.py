@@ -675,11 +675,9 @@ def objective(
         costs = evaluator.costs(cand)
         for key, value in costs.items():
             trial.set_user_attr(key, value)
-        over = []
-        for key, budget in settings.budgets.items():
-            trial.set_constraint(key, costs[key] - budget)
-            if costs[key] > budget:
-                over.append(f"{_fmt(key, costs[key])} > {_fmt(key, budget)}")
+        constraints, over = _budget_check(settings, costs)
+        for key, value in constraints.items():
+            trial.set_constraint(key, value)
         t1 = time.perf_counter()
         trial.set_user_attr("time_costs_s", t1 - t0)
         if over:
@@ -692,6 +690,80 @@ def objective(
 
     with scoring() if scoring is not None else contextlib.nullcontext():
         return _score(trial, settings, cand, costs, t1)
+
+
+def _budget_check(settings: SearchSettings, costs: dict[str, float]) -> tuple[dict[str, float], list[str]]:
+    """The constraint values of a candidate's costs (> 0: over that budget) and a line per budget it exceeds."""
+    constraints = {key: costs[key] - budget for key, budget in settings.budgets.items()}
+    over = [f"{_fmt(key, costs[key])} > {_fmt(key, settings.budgets[key])}" for key, v in constraints.items() if v > 0]
+    return constraints, over
+
+
+class _SamplerChooser:
+    """Choices drawn by the study's sampler (its ``sample_independent``) without a trial; the
+    parameters and their distributions are kept as Optuna's define-by-run would record them."""
+
+    def __init__(self, study: Any) -> None:
+        self.study = study
+        self.params: dict[str, Any] = {}
+        self.distributions: dict[str, Any] = {}
+
+    def _draw(self, label: str, dist: Any) -> Any:
+        value = self.study.sampler.sample_independent(self.study, None, label, dist)
+        self.params[label], self.distributions[label] = value, dist
+        return value
+
+    def categorical(self, label: str, choices: Any) -> Any:
+        from optuna.distributions import CategoricalDistribution
+
+        return self._draw(label, CategoricalDistribution(list(choices)))
+
+    def integer(self, label: str, low: int, high: int) -> int:
+        from optuna.distributions import IntDistribution
+
+        return int(self._draw(label, IntDistribution(low, high)))
+
+
+def _draw_unasked(study: Any, settings: SearchSettings, evaluator: Evaluator) -> bool:
+    """Random search without a trial per draw; whether the draw was over budget (and recorded).
+
+    A random sampler's draw does not depend on the study, so the driver draws the candidate with the
+    sampler itself and costs it first: one over budget is added to the study as one finished PRUNED
+    record (its choices, costs, constraints and the attributes :func:`objective` gives such a draw)
+    instead of a trial asked, filled record by record and told; one within budget is enqueued, and
+    the next ``study.ask()`` runs it as usual. Enqueued trials already waiting (baselines, retries)
+    go first: nothing is drawn while there are any."""
+    import datetime
+
+    from optuna.trial import TrialState, create_trial
+
+    if study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+        return False
+    start = datetime.datetime.now(datetime.timezone.utc)
+    t0 = time.perf_counter()
+    chooser = _SamplerChooser(study)
+    cand = evaluator.space.decode(chooser)
+    t_suggest = time.perf_counter() - t0
+    costs = evaluator.costs(cand)
+    constraints, over = _budget_check(settings, costs)
+    if not over:
+        study.enqueue_trial(chooser.params)
+        return False
+    attrs = {"worker": _worker_id(), "time_suggest_s": t_suggest, "arch": cand.arch, "resolution": cand.resolution}
+    attrs.update(costs)
+    attrs["time_costs_s"] = time.perf_counter() - t0
+    attrs.update(status="over_budget", reason="over budget: " + ", ".join(over))
+    record = create_trial(
+        state=TrialState.PRUNED,
+        params=chooser.params,
+        distributions=chooser.distributions,
+        user_attrs=attrs,
+        constraints=constraints,
+    )
+    record.datetime_start, record.datetime_complete = start, datetime.datetime.now(datetime.timezone.utc)
+    with _lazy(study):  # it holds no scored work: no disk sync (see trial_durable_journal)
+        study.add_trial(record)
+    return True
 
 
 def _score(trial: Any, settings: SearchSettings, cand: Any, costs: dict[str, float], t1: float) -> tuple[float, ...]:
@@ -939,6 +1011,8 @@ def run_trials(
             break
         if over >= settings.over_budget_limit:
             break  # run_search warns
+        if settings.sampler == "random" and _draw_unasked(study, settings, evaluator):
+            continue  # an over-budget draw, recorded in one write
         trial = study.ask()
         try:
             scored = _run_one(study, trial, settings, evaluator)

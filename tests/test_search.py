@@ -443,7 +443,7 @@ def test_an_over_budget_draw_writes_its_choices_at_once_and_never_syncs(
 
     monkeypatch.setattr(journal, "_write", write)
     monkeypatch.setattr(os, "fsync", lambda fd: synced.__setitem__(0, True) or real_fsync(fd))
-    study = run_search(tiny_settings(tmp_path, trials=3, max_macs=6e5, sampler="random"))
+    study = run_search(tiny_settings(tmp_path, trials=3, max_macs=6e5, sampler="tpe", seed=1))
     trials = study.get_trials(deepcopy=False)
     over = [t for t in trials if t.user_attrs.get("status") == "over_budget"]
     assert len(over) >= 2
@@ -458,6 +458,52 @@ def test_an_over_budget_draw_writes_its_choices_at_once_and_never_syncs(
     scored = {t._trial_id for t in trials if t.user_attrs.get("status") == "ok"}
     ends = [sync for logs, sync in writes for log in logs if log["op_code"] == 6 and log["trial_id"] in scored]
     assert len(ends) == 3 and all(ends)  # a scored trial's end syncs
+
+
+def test_random_search_records_an_over_budget_draw_as_one_record_like_an_asked_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from search.driver import _journal_class
+
+    journal = _journal_class()
+    writes: list[tuple[list[dict[str, Any]], bool]] = []
+    real_write, real_fsync = journal._write, os.fsync
+    synced = [False]
+
+    def write(self: Any, logs: list[dict[str, Any]]) -> None:
+        synced[0] = False
+        real_write(self, logs)
+        writes.append((list(logs), synced[0]))
+
+    monkeypatch.setattr(journal, "_write", write)
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.__setitem__(0, True) or real_fsync(fd))
+    study = run_search(tiny_settings(tmp_path / "r", trials=3, max_macs=6e5, sampler="random"))
+    trials = study.get_trials(deepcopy=False)
+    over = [t for t in trials if t.user_attrs.get("status") == "over_budget"]
+    scored = [t for t in trials if t.user_attrs.get("status") == "ok"]
+    assert len(over) >= 2 and len(scored) == 3
+    records = [
+        (log, sync)
+        for logs, sync in writes
+        for log in logs
+        if log["op_code"] == 4 and log.get("user_attrs", {}).get("status") == "over_budget"
+    ]
+    assert len(records) == len(over) and not any(sync for _, sync in records)  # one unsynced record each
+    assert all(len(logs) == 1 for logs, _ in writes if any(log in logs for log, _ in records))
+    space = get_space(TINY)
+    for t in over:  # what an asked over-budget draw records, and its choices rebuild its candidate
+        assert t.state.name == "PRUNED" and max(t.constraints.values()) > 0
+        assert space.from_params(t.params).arch == t.user_attrs["arch"]
+        assert t.user_attrs["macs"] == t.constraints["macs"] + 6e5
+        assert t.duration is not None and t.duration.total_seconds() > 0
+        assert all(t.distributions[k] == d for s in scored for k, d in s.distributions.items() if k in t.params)
+    asked = run_search(tiny_settings(tmp_path / "t", trials=3, max_macs=6e5, sampler="tpe", seed=1))
+    asked_over = next(t for t in asked.trials if t.user_attrs.get("status") == "over_budget")
+    assert set(over[0].user_attrs) == set(asked_over.user_attrs) - {"heartbeat"}
+    again = run_search(tiny_settings(tmp_path / "r2", trials=3, max_macs=6e5, sampler="random"))
+    assert [t.params for t in again.trials] == [t.params for t in trials]  # a seed repeats its draws
 
 
 def test_only_a_candidate_within_budget_runs_a_heartbeat(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -639,6 +685,14 @@ def test_two_worker_processes_share_the_journal(tmp_path: Path) -> None:
     assert finished(study) == 4
     assert sorted(t.number for t in study.trials) == [0, 1, 2, 3]
     assert len({t.user_attrs["worker"] for t in study.trials}) == 2
+
+
+def test_two_random_search_workers_share_their_draws_without_losing_one(tmp_path: Path) -> None:
+    study = run_search(tiny_settings(tmp_path, trials=6, workers=2, max_macs=6e5, sampler="random"))
+    trials = study.get_trials(deepcopy=False)
+    assert finished(study) == 6 and sum(t.user_attrs.get("status") == "ok" for t in trials) == 6
+    assert not [t for t in trials if not t.state.is_finished()]  # nothing enqueued is left waiting
+    assert len({t.user_attrs["worker"] for t in trials}) == 2
 
 
 def test_named_networks_are_enqueued_as_baselines(tmp_path: Path) -> None:
