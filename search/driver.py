@@ -11,16 +11,18 @@ Trial counting: ``trials`` is the number of *scored* trials the study should hol
 by the pruner after scoring began, or failed with a recorded fault such as a NaN score, an exception
 or running out of memory). A candidate over a budget is known to be before anything is scored (the
 per-block cost table answers in microseconds): it ends PRUNED with its constraint values recorded,
-so the sampler learns where the infeasible region is, but it does not take a scored slot; another
-candidate is drawn in its place. At most ``max_over_budget`` such draws are made in a study (default
-50 per requested trial), so a budget that excludes nearly the whole space ends the run with a
-warning instead of drawing forever. Running the same command again resumes the study and tops it
-up to that number; trials that failed without a recorded fault (a worker killed mid-trial) do not
-count, and their parameters are tried again. Any number of processes, on any number of machines,
-may run the same command against one storage at once: before each new trial a worker checks the
-study, and a trial asked after the study already holds ``trials`` finished or running ones (a race
-between workers) is told FAIL at once, unevaluated, with the user attribute ``surplus``; it never
-counts and is never retried.
+but it does not take a scored slot; another candidate is drawn in its place. TPE learns the
+infeasible region from these records; Optuna's NSGA-II and GP read complete trials only (NSGA-II
+breeds from candidates within budget; GP never learns the budget, and a GP study with one warns).
+Random search costs each draw before making a trial of it (:func:`_draw_unasked`). At most
+``max_over_budget`` such draws are made in a study (default 50 per requested trial), so a budget
+that excludes nearly the whole space ends the run with a warning instead of drawing forever. Running
+the same command again resumes the study and tops it up to that number; trials that failed without a
+recorded fault (a worker killed mid-trial) do not count, and their parameters are tried again. Any
+number of processes, on any number of machines, may run the same command against one storage at
+once: before each new trial a worker checks the study, and a trial asked after the study already
+holds ``trials`` finished or running ones (a race between workers) is told FAIL at once,
+unevaluated, with the user attribute ``surplus``; it never counts and is never retried.
 
 Lost workers: every running trial records ``worker = "host:pid"`` and a ``heartbeat`` (Unix time)
 that a background thread renews every ``heartbeat_s`` seconds; RDB storages (SQLite, PostgreSQL)
