@@ -744,9 +744,13 @@ def _draw_unasked(study: Any, settings: SearchSettings, evaluator: Evaluator) ->
     start = datetime.datetime.now(datetime.timezone.utc)
     t0 = time.perf_counter()
     chooser = _SamplerChooser(study)
-    cand = evaluator.space.decode(chooser)
-    t_suggest = time.perf_counter() - t0
-    costs = evaluator.costs(cand)
+    try:
+        cand = evaluator.space.decode(chooser)
+        t_suggest = time.perf_counter() - t0
+        costs = evaluator.costs(cand)
+    except Exception:  # a fault of this candidate: the asked trial runs the same choices and records it
+        study.enqueue_trial(chooser.params)
+        return False
     constraints, over = _budget_check(settings, costs)
     if not over:
         study.enqueue_trial(chooser.params)

@@ -506,6 +506,26 @@ def test_random_search_records_an_over_budget_draw_as_one_record_like_an_asked_o
     assert [t.params for t in again.trials] == [t.params for t in trials]  # a seed repeats its draws
 
 
+def test_a_random_draw_whose_costs_fail_is_recorded_as_a_fault_of_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import search.driver as driver
+
+    real, calls = driver.Evaluator.costs, [0]
+
+    def costs(self: Any, cand: Any) -> Any:
+        calls[0] += 1
+        if calls[0] in (1, 2):  # the unasked draw, then the asked trial of the same choices
+            raise RuntimeError("cost table unavailable")
+        return real(self, cand)
+
+    monkeypatch.setattr(driver.Evaluator, "costs", costs)
+    study = run_search(tiny_settings(tmp_path, trials=3, max_macs=6e5, sampler="random", baselines=False))
+    first = study.trials[0]
+    assert first.state.name == "FAIL" and "cost table unavailable" in first.user_attrs[driver.FAULT]
+    assert finished(study) == 3  # the fault counts as finished; the study went on
+
+
 def test_only_a_candidate_within_budget_runs_a_heartbeat(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import search.driver as driver
 
