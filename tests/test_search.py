@@ -424,15 +424,14 @@ def test_over_budget_draws_take_no_scored_slot_but_teach_the_sampler(tmp_path: P
     assert sum(t.user_attrs.get("status") == "ok" for t in again.get_trials(deepcopy=False)) == 7
 
 
-def test_an_over_budget_draw_writes_its_choices_at_once_and_never_syncs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def journal_appends(monkeypatch: pytest.MonkeyPatch) -> list[tuple[list[dict[str, Any]], bool]]:
+    """Record every append of the driver's journal backend: its records, and whether it synced the disk."""
     import os
 
     from search.driver import _journal_class
 
     journal = _journal_class()
-    writes: list[tuple[list[dict[str, Any]], bool]] = []  # per append: its records, whether it synced
+    writes: list[tuple[list[dict[str, Any]], bool]] = []
     real_write, real_fsync = journal._write, os.fsync
     synced = [False]
 
@@ -443,6 +442,13 @@ def test_an_over_budget_draw_writes_its_choices_at_once_and_never_syncs(
 
     monkeypatch.setattr(journal, "_write", write)
     monkeypatch.setattr(os, "fsync", lambda fd: synced.__setitem__(0, True) or real_fsync(fd))
+    return writes
+
+
+def test_an_over_budget_draw_writes_its_choices_at_once_and_never_syncs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writes = journal_appends(monkeypatch)
     study = run_search(tiny_settings(tmp_path, trials=3, max_macs=6e5, sampler="tpe", seed=1))
     trials = study.get_trials(deepcopy=False)
     over = [t for t in trials if t.user_attrs.get("status") == "over_budget"]
@@ -463,22 +469,7 @@ def test_an_over_budget_draw_writes_its_choices_at_once_and_never_syncs(
 def test_random_search_records_an_over_budget_draw_as_one_record_like_an_asked_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import os
-
-    from search.driver import _journal_class
-
-    journal = _journal_class()
-    writes: list[tuple[list[dict[str, Any]], bool]] = []
-    real_write, real_fsync = journal._write, os.fsync
-    synced = [False]
-
-    def write(self: Any, logs: list[dict[str, Any]]) -> None:
-        synced[0] = False
-        real_write(self, logs)
-        writes.append((list(logs), synced[0]))
-
-    monkeypatch.setattr(journal, "_write", write)
-    monkeypatch.setattr(os, "fsync", lambda fd: synced.__setitem__(0, True) or real_fsync(fd))
+    writes = journal_appends(monkeypatch)
     study = run_search(tiny_settings(tmp_path / "r", trials=3, max_macs=6e5, sampler="random"))
     trials = study.get_trials(deepcopy=False)
     over = [t for t in trials if t.user_attrs.get("status") == "over_budget"]
