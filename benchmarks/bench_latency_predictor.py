@@ -14,6 +14,7 @@ Usage:
     python benchmarks/bench_latency_predictor.py                       # 30 test + 18 calibration
     python benchmarks/bench_latency_predictor.py --per-space 1 --calib-per-space 1   # quick
     python benchmarks/bench_latency_predictor.py --out benchmarks/results/latency_predictor.md
+    python benchmarks/bench_latency_predictor.py --device cuda --out benchmarks/results/latency_predictor_cuda.md
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calib-per-space", type=int, default=3, help="calibration architectures per space (3)")
     parser.add_argument("--input", type=int, default=160, help="input height and width (default 160)")
     parser.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N: where parts and networks are timed")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds of whole-network timing")
     parser.add_argument("--part-time", type=float, default=0.3, help="seconds of timing per part, over all rounds")
     parser.add_argument("--part-rounds", type=int, default=3, help="interleaved rounds of part timing")
@@ -91,8 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     source, test = architectures(args.per_space, 0)
     _, calib = architectures(args.calib_per_space, 1000)
 
-    table = LatencyTable(threads=args.threads, min_run_time=args.part_time, rounds=args.part_rounds)
-    kw = dict(threads=args.threads, min_run_time=args.net_time, rounds=args.rounds)
+    table = LatencyTable(device=args.device, threads=args.threads, min_run_time=args.part_time, rounds=args.part_rounds)
+    kw = dict(device=args.device, threads=args.threads, min_run_time=args.net_time, rounds=args.rounds)
     # calibration and test networks are timed together, interleaved in a shuffled order, so that a
     # change of machine load hits both sets alike; then every part is timed
     everything = calib + test
@@ -119,13 +121,18 @@ def main(argv: list[str] | None = None) -> int:
     scored.append(("plain sum of parts", *metrics(plain, measured)))
     command = "python benchmarks/bench_latency_predictor.py" + (" " + " ".join(argv or sys.argv[1:])).rstrip()
     targets = "targets: ≥ 90% within ±10%, τ ≥ 0.85"
+    where = (
+        f"CPU, {args.threads} thread(s)"
+        if table.device == "cpu"
+        else f"{table.device} ({torch.cuda.get_device_name(table.device)}, timed with CUDA synchronisation)"
+    )
     lines = [
         "# Latency predictor accuracy",
         "",
         f"Command: `{command}`",
         "",
         f"{len(test)} test architectures and {len(calib)} calibration architectures ({source}), input "
-        f"{args.input}×{args.input}, batch 1, CPU, {args.threads} thread(s), reparameterized; {table.misses} parts "
+        f"{args.input}×{args.input}, batch 1, {where}, reparameterized; {table.misses} parts "
         f"timed; measured latencies {min(measured):.1f}–{max(measured):.1f} ms. Fits (latency ≈ a · Σ parts + "
         "b · parts + d · MiB of part inputs + c): "
         + "; ".join(
