@@ -119,8 +119,9 @@ def test_zero_init_residual_starts_identity_branches_at_zero() -> None:
 def test_training_learns_and_repeats_with_its_seed() -> None:
     recipe = Recipe(dataset="digits", epochs=2, batch_size=32, bn_recalibrate=200)
     net = get_space("mobilenet").random(0).net
-    a = train_network(net, recipe, seed=0, input_resolution=160, max_steps=30)
-    b = train_network(net, recipe, seed=0, input_resolution=160, max_steps=30)
+    # bitwise repeats on the CPU (on CUDA, kernels that sum with atomics move the last bits)
+    a = train_network(net, recipe, seed=0, input_resolution=160, max_steps=30, device="cpu")
+    b = train_network(net, recipe, seed=0, input_resolution=160, max_steps=30, device="cpu")
     assert a.resolution == 24 and a.steps == 30
     assert a.val_acc == b.val_acc and a.train_loss == pytest.approx(b.train_loss)
     assert a.val_acc > 0.2  # ten classes: chance is 0.1
@@ -208,7 +209,7 @@ def test_meco_sums_the_smallest_correlation_eigenvalues() -> None:
             return self.conv(x)
 
     net = Net()
-    settings = ScoreSettings(score="meco", batch_size=2, resolution=8, dataset="digits")
+    settings = ScoreSettings(score="meco", batch_size=2, resolution=8, dataset="digits", device="cpu")
     x, _, _ = __import__("search.scores", fromlist=["_batch"])._batch(settings, 8)
     with torch.no_grad():
         fea = net.conv(x)[0].flatten(1).double()
@@ -219,7 +220,7 @@ def test_meco_sums_the_smallest_correlation_eigenvalues() -> None:
 
 def test_zico_is_the_log_inverse_coefficient_of_variation() -> None:
     net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 10))
-    settings = ScoreSettings(score="zico", batch_size=4, resolution=8, dataset="digits")
+    settings = ScoreSettings(score="zico", batch_size=4, resolution=8, dataset="digits", device="cpu")
     from search.scores import _batch
 
     x, y, _ = _batch(settings, 8)
@@ -232,6 +233,67 @@ def test_zico_is_the_log_inverse_coefficient_of_variation() -> None:
     keep = g.std(0, unbiased=False) > 0
     expected = math.log(float((g.abs().mean(0)[keep] / g.std(0, unbiased=False)[keep]).sum()))
     assert compute_score(net, settings) == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize("shape", [(6, 40), (4, 8, 5, 5)])
+def test_host_drawn_dropout_is_plain_dropout_on_the_cpu(shape: tuple[int, ...]) -> None:
+    # the score's dropout and drop path draw their masks on the host: on the CPU, bit for bit the plain modules
+    from metablock.layers import DropPath
+    from search.scores import _HostDrawnDropout, _HostDrawnDropPath
+
+    x = torch.randn(shape)
+    for plain, host in ((nn.Dropout(0.3), _HostDrawnDropout(0.3)), (DropPath(0.4), _HostDrawnDropPath(0.4))):
+        torch.manual_seed(7)
+        a = plain.train()(x)
+        torch.manual_seed(7)
+        b = host.train()(x)
+        assert torch.equal(a, b) and not torch.equal(a, x)
+        assert torch.equal(host.eval()(x), x)
+
+
+def test_scores_of_a_network_with_dropout_are_unchanged_on_the_cpu_and_its_modules_restored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from search import scores
+
+    net = get_space("mobilenet").random(0).net  # its head has Dropout(0.2)
+    values = {}
+    for host in (True, False):
+        if not host:
+            monkeypatch.setattr(scores, "_HOST_DRAWN", {})  # the modules as built
+        for name in ("grad_norm", "zico"):
+            model = seeded_build(net, 0)
+            settings = ScoreSettings(score=name, batch_size=8, resolution=32, device="cpu")
+            values[host, name] = compute_score(model, settings, 160)
+            kinds = {type(m) for m in model.modules()}
+            assert nn.Dropout in kinds and not any(k.__name__.startswith("_HostDrawn") for k in kinds)
+    assert values[True, "grad_norm"] == values[False, "grad_norm"]
+    assert values[True, "zico"] == values[False, "zico"]
+    # the dropout draws count: without them the value differs
+    model = seeded_build(net, 0).apply(lambda m: setattr(m, "p", 0.0) if isinstance(m, nn.Dropout) else None)
+    without = compute_score(model, ScoreSettings(score="grad_norm", batch_size=8, resolution=32, device="cpu"), 160)
+    assert without != values[True, "grad_norm"]
+
+
+def test_scoring_on_cuda_turns_tf32_off_and_cudnn_deterministic_then_restores_them() -> None:
+    from search.scores import device_independent
+
+    cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
+    before = (cudnn.allow_tf32, matmul.allow_tf32, cudnn.deterministic, cudnn.benchmark)
+    try:
+        cudnn.allow_tf32, matmul.allow_tf32, cudnn.deterministic, cudnn.benchmark = True, True, False, True
+        with device_independent(None, "cpu"):
+            assert (cudnn.allow_tf32, cudnn.deterministic) == (True, False)  # the CPU needs none of it
+        with device_independent(None, "cuda:0"):
+            assert (cudnn.allow_tf32, matmul.allow_tf32, cudnn.deterministic, cudnn.benchmark) == (
+                False,
+                False,
+                True,
+                False,
+            )
+        assert (cudnn.allow_tf32, matmul.allow_tf32, cudnn.deterministic, cudnn.benchmark) == (True, True, False, True)
+    finally:
+        cudnn.allow_tf32, matmul.allow_tf32, cudnn.deterministic, cudnn.benchmark = before
 
 
 def test_params_and_macs_baselines_are_log_counts() -> None:
