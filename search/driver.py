@@ -618,10 +618,17 @@ class Evaluator:
         self._table = metablock.CostTable(path)
 
     def costs(self, cand: Candidate) -> dict[str, float]:
-        """``params``, ``macs`` and (when an objective or budget needs it) ``latency_ms``."""
+        """``params``, ``macs`` and (when an objective or budget needs it) ``latency_ms``.
+
+        Latency is measured on the device (a second or more per candidate), so a candidate already
+        over the MACs or params budget is not timed when latency is only an objective: it will not be
+        scored, and no constraint needs its latency. With a latency budget every candidate is timed,
+        so that each draw records every constraint the sampler ranks infeasible draws by."""
         c = self._table.network(cand.net, cand.input_size)
         out: dict[str, float] = {"params": int(c.params), "macs": int(c.macs)}
-        if "latency_ms" in self.settings.objectives or self.settings.max_latency_ms is not None:
+        settings = self.settings
+        over = any(out[key] > budget for key, budget in settings.budgets.items() if key in out)
+        if settings.max_latency_ms is not None or ("latency_ms" in settings.objectives and not over):
             lat = metablock.measure_latency(
                 cand.net,
                 cand.input_size,

@@ -729,6 +729,21 @@ def test_objective_latency_is_measured(tmp_path: Path) -> None:
     assert t.user_attrs["latency_ms"] > 0 and t.values[1] == t.user_attrs["latency_ms"]
 
 
+def test_a_draw_over_the_macs_budget_is_not_timed_unless_latency_has_a_budget(tmp_path: Path) -> None:
+    for name, budget in (("objective", None), ("budget", 1e4)):
+        kw = dict(trials=3, max_macs=6e5, max_latency_ms=budget, objectives=("score", "latency_ms"))
+        study = run_search(tiny_settings(tmp_path / name, **kw))
+        trials = study.get_trials(deepcopy=False)
+        over = [t for t in trials if t.user_attrs.get("status") == "over_budget"]
+        scored = [t for t in trials if t.user_attrs.get("status") == "ok"]
+        assert over and len(scored) == 3 and all(t.user_attrs["latency_ms"] > 0 for t in scored)
+        assert all(t.user_attrs["macs"] > 6e5 for t in over)
+        timed = [t for t in over if "latency_ms" in t.user_attrs]
+        # a latency objective alone: the draw over the MACs budget is not timed and has no latency constraint
+        assert len(timed) == (len(over) if budget else 0), name
+        assert all(("latency_ms" in t.constraints) == bool(budget) for t in over)
+
+
 def test_settings_reject_bad_values(tmp_path: Path) -> None:
     for kw, field in (
         ({"max_macs": -1}, "max_macs"),
