@@ -293,15 +293,14 @@ def run(args: argparse.Namespace) -> int:
     get_space(settings.space)  # fail early on a bad space
     import warnings
 
-    from .driver import BudgetUnseen, OverBudgetLimit
+    from .driver import OverBudgetLimit
 
     with warnings.catch_warnings():  # the driver's own warnings read as one line each, when they happen
-        for category in (OverBudgetLimit, BudgetUnseen):
-            warnings.simplefilter("always", category)
+        warnings.simplefilter("always", OverBudgetLimit)
         shown = warnings.showwarning
 
         def show(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
-            if issubclass(category, (OverBudgetLimit, BudgetUnseen)):
+            if issubclass(category, OverBudgetLimit):
                 print(f"metablock: warning: {message}", file=sys.stderr, flush=True)
             else:
                 shown(message, category, filename, lineno, file, line)

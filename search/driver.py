@@ -12,8 +12,9 @@ by the pruner after scoring began, or failed with a recorded fault such as a NaN
 or running out of memory). A candidate over a budget is known to be before anything is scored (the
 per-block cost table answers in microseconds): it ends PRUNED with its constraint values recorded,
 but it does not take a scored slot; another candidate is drawn in its place. TPE learns the
-infeasible region from these records; Optuna's NSGA-II and GP read complete trials only (NSGA-II
-breeds from candidates within budget; GP never learns the budget, and a GP study with one warns).
+infeasible region from these records; Optuna's NSGA-II reads complete trials only (it breeds from
+candidates within budget); the driver's GP (:class:`search.samplers.BudgetAwareGPSampler`) is shown
+them as infeasible points, since Optuna's GPSampler alone models complete trials only.
 Random search costs each draw before making a trial of it (:func:`_draw_unasked`). At most
 ``max_over_budget`` such draws are made in a study (default 50 per requested trial), so a budget
 that excludes nearly the whole space ends the run with a warning instead of drawing forever. Running
@@ -574,7 +575,9 @@ def make_sampler(name: str, seed: int, n_objectives: int, population: int = 50) 
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "gp":
-        return optuna.samplers.GPSampler(seed=seed)
+        from .samplers import BudgetAwareGPSampler
+
+        return BudgetAwareGPSampler(seed=seed, warn_independent_sampling=False)
     raise ConfigError(f"unknown sampler {name!r}; valid: {', '.join(SAMPLERS)}")
 
 
@@ -881,10 +884,6 @@ def _numbered(study: Any) -> Any:
 
 class OverBudgetLimit(RuntimeWarning):
     """The study drew ``max_over_budget`` over-budget candidates before holding its trials."""
-
-
-class BudgetUnseen(RuntimeWarning):
-    """A sampler that never sees over-budget draws (Optuna's GP) runs a study with a budget."""
 
 
 def _worker_id() -> str:
@@ -1249,18 +1248,6 @@ def _proxy_stage(settings: SearchSettings) -> tuple[Any, SearchSettings]:
     fail_stale(study, settings.grace_s)
     retry_lost(study)
     remaining = max(0, settings.trials - _taken(study))
-    if remaining and settings.sampler == "gp" and settings.budgets:
-        import warnings
-
-        warnings.warn(
-            "sampler 'gp' never sees over-budget draws: Optuna's GPSampler models complete trials only, and "
-            "an over-budget draw ends PRUNED, so it keeps proposing candidates over the budget (the main "
-            "job's 300M MACs: 68 draws per scored trial at about 0.5 s each, see "
-            "benchmarks/results/search_samplers.md); use 'tpe' (it learns from them) or 'nsga2' (it breeds "
-            "from candidates within budget)",
-            BudgetUnseen,
-            stacklevel=3,
-        )
     if remaining == 0:
         return study, settings
     deadline = time.time() + settings.timeout if settings.timeout else None
