@@ -33,11 +33,12 @@ class BudgetAwareGPSampler(optuna.samplers.GPSampler):
       own, only the knowledge that the point is infeasible.
 
     GP's fit grows with the cube of the points it sees, so it sees at most as many over-budget draws
-    as there are scored trials, the latest ones (a GP study draws about 1.2 per scored trial; a study
-    continued from random search may hold ten times more). The draws are views made for GP's fit;
-    the study and its trials are unchanged. Objectives are
-    named by the study's metric names (the driver sets them to its objectives). Until a trial has
-    been scored there is no mean to show, and GP sees the scored trials alone (as Optuna's does).
+    as there are scored trials, the latest ones (the main job with GP draws 1.9 per scored trial; a
+    study continued from random search may hold ten times more). These also count toward GP's random
+    start (``n_startup_trials``). The draws are views made for GP's fit; the study and its trials
+    are unchanged. Objectives are named by the study's metric names (the driver sets them to its
+    objectives). Until a trial has been scored there is no mean to show, and GP sees the scored
+    trials alone (as Optuna's does).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -76,6 +77,13 @@ class _WithOverBudget:
         means = [sum(v[i] for v in scored) / len(scored) for i in range(len(names))]
         over = [t for t in every if _over_budget(t) and t.constraints][-len(scored) :]
         return chosen + [self._view(t, names, means) for t in over]
+
+    def get_trials(self, deepcopy: bool = True, states: Container[TrialState] | None = None) -> list[FrozenTrial]:
+        return self._get_trials(deepcopy=deepcopy, states=states)
+
+    @property
+    def trials(self) -> list[FrozenTrial]:
+        return self.get_trials()
 
     def _view(self, trial: FrozenTrial, names: Sequence[str | None], means: list[float]) -> FrozenTrial:
         view = self._views.get(trial.number)

@@ -30,6 +30,7 @@ def test_sampler_cost_times_each_setting_on_one_shared_history(tmp_path: Path) -
     assert len(trials) == 12
     for t in trials:  # over-budget draws pruned with their constraint, as the driver records them
         assert (t.system_attrs["constraints:macs"] > 0) == (t.state.name == "PRUNED")
+        assert (t.user_attrs.get("status") == "over_budget") == (t.state.name == "PRUNED")
     out = tmp_path / "cost.md"
     bench.main(["--sizes", "4,12", "--asks", "1", "--settings", "tpe,random", "--out", str(out)])
     text = out.read_text()

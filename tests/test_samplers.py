@@ -63,6 +63,9 @@ def test_gp_sees_each_over_budget_draw_as_a_complete_infeasible_point_and_the_st
         assert view.params == t.params and view.constraints == t.constraints and view.constraints["macs"] > 0
         assert view.values == pytest.approx([mean_score, t.user_attrs["macs"]])  # the real cost; the mean score
     assert [(t.state, t.values, t.constraints) for t in study.trials] == before
+    view = _WithOverBudget(study, {})  # read by any of the study's ways, the same trials
+    assert [t.number for t in view.trials] == [t.number for t in view.get_trials(states=None)]
+    assert len(view.trials) == len(study.trials) + len(over)
     # asked for pruned trials only, GP's view adds nothing
     assert len(_WithOverBudget(study, {})._get_trials(deepcopy=False, states=(TrialState.PRUNED,))) == len(over)
 
