@@ -43,7 +43,9 @@ class BudgetAwareGPSampler(optuna.samplers.GPSampler):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._views: dict[int, FrozenTrial] = {}  # trial number -> its complete view (values set per fit)
+        # (trial number, start) -> its complete view, values set per fit; the start tells apart the
+        # same number in two studies that share this sampler
+        self._views: dict[tuple[int, Any], FrozenTrial] = {}
 
     def sample_relative(self, study: Any, trial: FrozenTrial, search_space: dict[str, Any]) -> dict[str, Any]:
         return super().sample_relative(_WithOverBudget(study, self._views), trial, search_space)
@@ -56,7 +58,7 @@ def _over_budget(trial: FrozenTrial) -> bool:
 class _WithOverBudget:
     """A study as GP reads it: its trials, plus its over-budget draws as complete trials."""
 
-    def __init__(self, study: Any, views: dict[int, FrozenTrial]) -> None:
+    def __init__(self, study: Any, views: dict[tuple[int, Any], FrozenTrial]) -> None:
         self._study = study
         self._views = views
 
@@ -86,7 +88,8 @@ class _WithOverBudget:
         return self.get_trials()
 
     def _view(self, trial: FrozenTrial, names: Sequence[str | None], means: list[float]) -> FrozenTrial:
-        view = self._views.get(trial.number)
+        key = (trial.number, trial.datetime_start)
+        view = self._views.get(key)
         if view is None:
             view = optuna.trial.create_trial(
                 state=TrialState.COMPLETE,
@@ -97,7 +100,7 @@ class _WithOverBudget:
                 user_attrs=trial.user_attrs,
             )
             view.number = trial.number
-            self._views[trial.number] = view
+            self._views[key] = view
         view.values = [
             float(trial.user_attrs[n]) if n in COSTS and n in trial.user_attrs else mean
             for n, mean in zip(names, means, strict=True)

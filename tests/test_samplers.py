@@ -82,3 +82,15 @@ def test_gp_sees_at_most_as_many_over_budget_draws_as_scored_trials_the_latest()
     seen = _WithOverBudget(study, {})._get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     over = [t.number for t in study.trials if t.state == TrialState.PRUNED]
     assert len(over) > scored and [t.number for t in seen[scored:]] == over[-scored:]
+
+
+def test_one_gp_sampler_shared_by_two_studies_shows_each_its_own_draws() -> None:
+    shared: dict = {}
+    for seed in (3, 4):  # the same trial numbers, other draws
+        study = _study(optuna.samplers.RandomSampler(seed=seed))
+        while _scored(study) < 2 or len(study.trials) - _scored(study) < 6:
+            _draw(study)
+        seen = _WithOverBudget(study, shared)._get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        pruned = {t.number: t for t in study.trials if t.state == TrialState.PRUNED}
+        views = seen[_scored(study) :]
+        assert views and all(view.params == pruned[view.number].params for view in views)
