@@ -587,8 +587,11 @@ class DropPath(nn.Module):
         if not self.training or self.p == 0:
             return x
         keep = 1.0 - self.p
-        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
-        return x * mask / keep
+        return x * self._mask(x, keep) / keep
+
+    def _mask(self, x: torch.Tensor, keep: float) -> torch.Tensor:
+        """Ones (kept samples) and zeros, one per sample, broadcast over the rest of ``x``."""
+        return x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
 
 
 class LayerScale2d(nn.Module):

@@ -513,12 +513,8 @@ class _HostDrawnDropout(nn.Dropout):
 class _HostDrawnDropPath(DropPath):
     """:class:`metablock.layers.DropPath` with its per-sample mask drawn by the host generator (as above)."""
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0:
-            return x
-        keep = 1.0 - self.p
-        mask = torch.empty((x.shape[0],) + (1,) * (x.ndim - 1), dtype=x.dtype).bernoulli_(keep)
-        return x * mask.to(x.device) / keep
+    def _mask(self, x: torch.Tensor, keep: float) -> torch.Tensor:
+        return torch.empty((x.shape[0],) + (1,) * (x.ndim - 1), dtype=x.dtype).bernoulli_(keep).to(x.device)
 
 
 _HOST_DRAWN = {nn.Dropout: _HostDrawnDropout, DropPath: _HostDrawnDropPath}
