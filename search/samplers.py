@@ -15,6 +15,8 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from .driver import over_budget
+
 #: objectives an over-budget draw may carry as measured costs (user attributes the driver records)
 COSTS = ("macs", "params", "latency_ms")
 
@@ -51,10 +53,6 @@ class BudgetAwareGPSampler(optuna.samplers.GPSampler):
         return super().sample_relative(_WithOverBudget(study, self._views), trial, search_space)
 
 
-def _over_budget(trial: FrozenTrial) -> bool:
-    return trial.state == TrialState.PRUNED and trial.user_attrs.get("status") == "over_budget"
-
-
 class _WithOverBudget:
     """A study as GP reads it: its trials, plus its over-budget draws as complete trials."""
 
@@ -77,7 +75,7 @@ class _WithOverBudget:
             return chosen
         names = self._study.metric_names or [None] * len(scored[0])
         means = [sum(v[i] for v in scored) / len(scored) for i in range(len(names))]
-        over = [t for t in every if _over_budget(t) and t.constraints][-len(scored) :]
+        over = [t for t in every if over_budget(t) and t.constraints][-len(scored) :]
         return chosen + [self._view(t, names, means) for t in over]
 
     def get_trials(self, deepcopy: bool = True, states: Container[TrialState] | None = None) -> list[FrozenTrial]:
